@@ -1,0 +1,259 @@
+"""The caller API: ``add_event``, ``add_event_multi``, ``start`` and ``stop``.
+
+Before ``start()``: ``add_event`` still spools durably.  The spool is opened
+on first use in ``eventlog_spool_dir`` under the program's name, and its rows
+are drained once this process calls ``start()``.  If it never does, the file
+is an orphan, rescued by the next process that starts in that directory (or
+by ``sfeventlog drain``).  No event is dropped for being early.
+
+After ``fork()``: the child never touches the parent's connection or
+drainer.  Its first event opens its own spool file, and if the parent had
+started, the child starts its own drainer with the same settings.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sfeventlog import metrics
+from sfeventlog.config import Settings
+from sfeventlog.drainer import SHUTDOWN_DRAIN_TIMEOUT, Drainer
+from sfeventlog.errors import ConfigError
+from sfeventlog.loader import load_transport
+from sfeventlog.orphans import rescue_orphans
+from sfeventlog.payload import build_payload, encode
+from sfeventlog.request_context import current_request_id
+from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
+
+LOG = logging.getLogger(__name__)
+
+
+class _State:
+    """Everything one process holds; reset in a forked child."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.pid = os.getpid()
+        self.settings: Settings | None = None
+        self.daemon_name: str | None = None
+        self.spool: Spool | None = None
+        self.drainer: Drainer | None = None
+        self.started = False
+        self.drop_counts: dict[str, int] = {}
+
+
+_state = _State()
+_atexit_registered = False
+
+
+def _program_name() -> str:
+    base = os.path.basename(sys.argv[0] if sys.argv and sys.argv[0] else "python")
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip("-.")
+    return name or "python"
+
+
+def _settings() -> Settings:
+    if _state.settings is None:
+        _state.settings = Settings()
+    return _state.settings
+
+
+def _open_spool(settings: Settings, daemon_name: str) -> Spool:
+    prepare_spool_dir(settings.eventlog_spool_dir)
+    return Spool(
+        spool_path(settings.eventlog_spool_dir, daemon_name, os.getpid()),
+        durability=settings.eventlog_spool_durability,
+        high_water_mark=settings.eventlog_spool_high_water_mark,
+    )
+
+
+def _current_spool() -> Spool | None:
+    spool = _state.spool
+    return spool if spool is not None and _state.pid == os.getpid() else None
+
+
+metrics.set_spool_provider(_current_spool)
+
+
+def _spool_for_caller() -> Spool:
+    spool = _current_spool()
+    if spool is not None:
+        return spool
+    with _state.lock:
+        if _state.pid != os.getpid():
+            _reset_after_fork()
+        if _state.spool is None:
+            settings = _settings()
+            _state.spool = _open_spool(settings, _state.daemon_name or _program_name())
+            if _state.started:
+                # A forked child of a started parent: drain its own spool.
+                _start_drainer(settings)
+        return _state.spool
+
+
+def _count_drop(reason: str) -> None:
+    metrics.SPOOL_DROPPED.labels(reason=reason).inc()
+    n = _state.drop_counts.get(reason, 0) + 1
+    _state.drop_counts[reason] = n
+    if n == 1 or n % 100 == 0:
+        LOG.warning("eventlog spool dropped an event (reason %s, %d so far)", reason, n)
+
+
+def add_event(
+    event_type: str,
+    object_type: str,
+    object_uuid: str,
+    message: str,
+    duration: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    *,
+    timestamp: float | None = None,
+) -> bool:
+    """Record an event about one object. See ``add_event_multi``."""
+    return add_event_multi(
+        event_type, [(object_type, object_uuid)], message,
+        duration=duration, extra=extra, request_id=request_id, timestamp=timestamp,
+    )
+
+
+def add_event_multi(
+    event_type: str,
+    objects: Iterable[tuple[str, str]],
+    message: str,
+    duration: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    *,
+    timestamp: float | None = None,
+) -> bool:
+    """Record one event about several objects.
+
+    Returns True once the event is durably in this process's spool, False
+    only when it was dropped (high-water mark reached, disk full, spool
+    unusable); every drop is counted in ``eventlog_spool_dropped_total``.
+    Never waits on the network.  Raises ``ValueError`` naming the bad
+    argument, and then writes nothing.
+    """
+    if request_id is None:
+        request_id = current_request_id()
+    payload = build_payload(
+        event_type=event_type, objects=objects, message=message,
+        fqdn=_settings().node_name, duration=duration, extra=extra,
+        request_id=request_id, timestamp=timestamp,
+    )
+    try:
+        spool = _spool_for_caller()
+    except (ConfigError, OSError) as exc:
+        LOG.error("eventlog spool unavailable: %s", exc)
+        _count_drop("spool_error")
+        return False
+    reason = spool.enqueue(encode(payload))
+    if reason is not None:
+        _count_drop(reason)
+        spool.note_drop(reason)
+        return False
+    return True
+
+
+def _start_drainer(settings: Settings) -> None:
+    assert _state.spool is not None
+    transport = load_transport(settings)
+    rescue_orphans(_state.spool)
+    _state.drainer = Drainer(_state.spool, transport, settings.eventlog_transport)
+    _state.drainer.start()
+
+
+def start(daemon_name: str, settings: Settings | None = None) -> None:
+    """Open this process's spool, rescue orphans and start the drainer.
+
+    The transport is loaded here, so a wrong name or a broken plugin raises
+    ``TransportLoadError`` now rather than inside the thread; a spool
+    directory that cannot be used raises ``ConfigError`` naming it and the
+    key to set.  Calling it again in the same process does nothing.
+    """
+    global _atexit_registered
+    if not daemon_name or "/" in daemon_name:
+        raise ValueError(f"daemon_name must be a non-empty name without '/', got {daemon_name!r}")
+    with _state.lock:
+        if _state.pid != os.getpid():
+            _reset_after_fork()
+        if _state.started:
+            LOG.debug("sfeventlog.start() called again; already started")
+            return
+        settings = settings if settings is not None else _settings()
+        transport = load_transport(settings)  # fail fast, before touching disk
+        transport.close()
+        _state.settings = settings
+        _state.daemon_name = daemon_name
+        if _state.spool is None:
+            _state.spool = _open_spool(settings, daemon_name)
+        _start_drainer(settings)
+        _state.started = True
+        if not _atexit_registered:
+            atexit.register(stop)
+            _atexit_registered = True
+
+
+def stop(drain_timeout: float = SHUTDOWN_DRAIN_TIMEOUT) -> bool:
+    """Drain until the spool is empty or ``drain_timeout`` passes, then stop.
+
+    Rows still spooled stay on disk and are rescued by the next process to
+    start in the same directory.  Returns True if the spool was left empty.
+    Safe to call more than once and at exit.
+    """
+    with _state.lock:
+        if _state.pid != os.getpid():
+            _reset_after_fork()
+            return True
+        drainer, spool = _state.drainer, _state.spool
+        _state.drainer = None
+        _state.spool = None
+        _state.started = False
+    if drainer is not None:
+        drainer.stop(drain_timeout)
+        drainer.transport.close()
+    empty = True
+    if spool is not None:
+        empty = spool.count() == 0
+        spool.close(remove_if_empty=True)
+    return empty
+
+
+def _reset_after_fork() -> None:
+    # Runs in the child: drop the parent's spool handle and thread object
+    # without using them.  ``started`` and the settings carry over.
+    if _state.spool is not None:
+        _state.spool.abandon_after_fork()
+    _state.spool = None
+    _state.drainer = None
+    _state.pid = os.getpid()
+    _state.drop_counts = {}
+
+
+def _after_fork_in_child() -> None:
+    _state.lock = threading.RLock()
+    _reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def current_spool() -> Spool | None:
+    """This process's open spool, if any (for tools and tests)."""
+    return _current_spool()
+
+
+def reset_for_tests(settings: Settings | None = None) -> None:
+    """Stop everything and forget state; tests use this between cases."""
+    stop(drain_timeout=0)
+    _state.settings = settings
+    _state.daemon_name = None
+    _state.drop_counts = {}

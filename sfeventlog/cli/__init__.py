@@ -1,0 +1,1 @@
+"""The ``sfeventlog`` command line: one module per command."""

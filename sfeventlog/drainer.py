@@ -1,0 +1,260 @@
+"""The drain loop: spool -> Transport, deleting rows only once delivered."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import tenacity
+
+from sfeventlog import metrics
+from sfeventlog.backoff import wait_equal_jitter
+from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.payload import UnparseableRow, encode, parse_row, payload_from_record
+from sfeventlog.records import EventRecord
+from sfeventlog.spool import Spool
+from sfeventlog.transport import Transport
+
+LOG = logging.getLogger(__name__)
+
+DRAIN_BATCH_SIZE = 100
+DRAIN_POLL_INTERVAL = 0.1
+SHUTDOWN_DRAIN_TIMEOUT = 20.0
+THREAD_NAME = "eventlog-drainer"
+_MAX_REMEMBERED_ERRORS = 256
+
+#: Test seam: called after the store accepted a batch and before the spool
+#: delete.  Fault tests use it to kill the process exactly there.
+AfterCommitHook = Callable[[Sequence[int]], None]
+
+
+@dataclass(frozen=True)
+class _Item:
+    row_id: int
+    raw: bytes
+    record: EventRecord
+
+
+class _Stopped(Exception):
+    """Raised inside a retry attempt when the drainer must give up now."""
+
+
+class Drainer:
+    """Moves spool rows to a transport on a background thread.
+
+    Rows leave the spool only after ``record_event_batch`` returned (the
+    store owns them) or, for records the store rejects and rows that cannot
+    be parsed, by moving to the spool's dead-letter table.  Any failure
+    keeps the rows and backs off; the thread survives every exception.
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        transport: Transport,
+        transport_name: str,
+        *,
+        batch_size: int = DRAIN_BATCH_SIZE,
+        poll_interval: float = DRAIN_POLL_INTERVAL,
+        wait: tenacity.wait.wait_base | None = None,
+        after_commit: AfterCommitHook | None = None,
+    ) -> None:
+        self.spool = spool
+        self.transport = transport
+        self.transport_name = transport_name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.after_commit = after_commit
+        self._wake = threading.Event()
+        self._stopping = False
+        self._deadline = float("inf")
+        self._thread: threading.Thread | None = None
+        self._seen_errors: set[tuple[str, str]] = set()
+        self._retrying = tenacity.Retrying(
+            wait=wait if wait is not None else wait_equal_jitter(),
+            retry=tenacity.retry_if_not_exception_type(_Stopped),
+            stop=self._give_up,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        self._batch_counters = {
+            outcome: metrics.DRAIN_BATCHES.labels(transport=transport_name, outcome=outcome)
+            for outcome in ("ok", "retryable", "permanent", "error")
+        }
+        self._events_counter = metrics.DRAIN_EVENTS.labels(transport=transport_name)
+
+    # -- control -------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the ``eventlog-drainer`` thread."""
+        self._thread = threading.Thread(target=self.run, name=THREAD_NAME, daemon=True)
+        self._thread.start()
+
+    def stop(self, drain_timeout: float = SHUTDOWN_DRAIN_TIMEOUT) -> bool:
+        """Drain until the spool is empty or ``drain_timeout`` passes, then stop.
+
+        Returns True when the thread finished within the timeout.
+        """
+        self._deadline = time.monotonic() + max(0.0, drain_timeout)
+        self._stopping = True
+        self._wake.set()
+        if self._thread is None:
+            return True
+        # A transport call in flight may run past the deadline by its own
+        # timeout; give it a little room, then leave the daemon thread.
+        self._thread.join(max(0.0, drain_timeout) + 5.0)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _past_deadline(self) -> bool:
+        return self._stopping and time.monotonic() >= self._deadline
+
+    # -- loop ----------------------------------------------------------
+
+    def run(self) -> None:
+        """The thread body. Never raises."""
+        while not self._past_deadline():
+            try:
+                sent = self._retrying(self.drain_once)
+            except Exception as exc:  # noqa: BLE001 - the thread must not die
+                if self._stopping:
+                    break
+                if not isinstance(exc, _Stopped):
+                    self._note_unexpected(exc)
+                    self._sleep(self.poll_interval)
+                continue
+            if sent == 0:
+                if self._stopping:
+                    break
+                self._wake.wait(self.poll_interval)
+        metrics.DRAIN_BACKOFF.set(0)
+
+    def drain_once(self) -> int:
+        """Deliver (or dead-letter) the oldest batch. Returns rows handled.
+
+        Raises ``RetryableError`` (or anything unexpected) with the rows kept.
+        """
+        rows = self.spool.dequeue_batch(self.batch_size)
+        if not rows:
+            return 0
+        items: list[_Item] = []
+        for row_id, raw in rows:
+            try:
+                record, generated_uuid = parse_row(raw)
+            except UnparseableRow as exc:
+                self.spool.move_to_deadletter(
+                    row_id, raw, reason="unparseable", error=str(exc),
+                    error_class=type(exc).__name__, attempts=0, first_seen=time.time(),
+                )
+                LOG.error("spool row %d is unparseable, moved to dead-letter: %s", row_id, exc)
+                continue
+            if generated_uuid:
+                # Persist the new key first so a retry resends the same uuid.
+                raw = encode(payload_from_record(record))
+                self.spool.rewrite(row_id, raw)
+            items.append(_Item(row_id, raw, record))
+        if items:
+            try:
+                self._send(items)
+            except PermanentError as exc:
+                self._isolate(items, exc, attempts=1, first_seen=time.time())
+        metrics.DRAIN_BACKOFF.set(0)
+        return len(rows)
+
+    def _send(self, items: Sequence[_Item]) -> None:
+        records = [item.record for item in items]
+        started = time.perf_counter()
+        try:
+            self.transport.record_event_batch(records)
+        except PermanentError:
+            self._batch_counters["permanent"].inc()
+            raise
+        except RetryableError:
+            self._batch_counters["retryable"].inc()
+            raise
+        except Exception:
+            self._batch_counters["error"].inc()
+            raise
+        finally:
+            metrics.DRAIN_SEND_SECONDS.observe(time.perf_counter() - started)
+        self._batch_counters["ok"].inc()
+        ids = [item.row_id for item in items]
+        if self.after_commit is not None:
+            self.after_commit(ids)
+        self.spool.delete_ids(ids)
+        self._events_counter.inc(len(items))
+
+    def _isolate(
+        self, items: Sequence[_Item], exc: PermanentError, *, attempts: int, first_seen: float
+    ) -> None:
+        """Bisect a rejected batch: deliver the good records, dead-letter the bad.
+
+        ``items`` as a whole is known to be rejected.  Only one half is sent
+        per level when it succeeds, so one bad record in 100 costs about
+        log2(100) extra calls.
+        """
+        if len(items) == 1:
+            item = items[0]
+            self.spool.move_to_deadletter(
+                item.row_id, item.raw, reason="rejected", error=str(exc),
+                error_class=type(exc).__name__, attempts=attempts, first_seen=first_seen,
+            )
+            LOG.error("event %s rejected by the store, moved to dead-letter: %s",
+                      item.record.event_uuid, exc)
+            return
+        mid = len(items) // 2
+        left, right = items[:mid], items[mid:]
+        try:
+            self._send(left)
+        except PermanentError as left_exc:
+            self._isolate(left, left_exc, attempts=attempts + 1, first_seen=first_seen)
+        else:
+            self._isolate(right, exc, attempts=attempts + 1, first_seen=first_seen)
+            return
+        try:
+            self._send(right)
+        except PermanentError as right_exc:
+            self._isolate(right, right_exc, attempts=attempts + 1, first_seen=first_seen)
+
+    # -- tenacity hooks --------------------------------------------------
+
+    def _give_up(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self._past_deadline()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stopping:
+            # The wake event stays set once stopping; sleep plainly, but
+            # never past the drain deadline.
+            time.sleep(min(seconds, max(0.0, self._deadline - time.monotonic())))
+        else:
+            self._wake.wait(seconds)
+
+    def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
+        delay = retry_state.upcoming_sleep
+        metrics.DRAIN_BACKOFF.set(delay)
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, RetryableError):
+            LOG.warning("delivery via %s failed (attempt %d), retrying in %.2fs: %s",
+                        self.transport_name, retry_state.attempt_number, delay, exc)
+        elif exc is not None:
+            self._note_unexpected(exc)
+
+    def _note_unexpected(self, exc: BaseException) -> None:
+        """Count every unexpected error; log each distinct one once."""
+        metrics.DRAIN_ERRORS.labels(error=type(exc).__name__).inc()
+        key = (type(exc).__name__, str(exc))
+        if key in self._seen_errors:
+            LOG.debug("drainer error again: %s", exc)
+            return
+        if len(self._seen_errors) < _MAX_REMEMBERED_ERRORS:
+            self._seen_errors.add(key)
+        LOG.error("unexpected error in the eventlog drainer (treated as retryable)",
+                  exc_info=(type(exc), exc, exc.__traceback__))

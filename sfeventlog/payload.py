@@ -1,0 +1,179 @@
+"""The spool payload: built from caller arguments, parsed back by the drainer.
+
+The format is upstream's "phase 2" payload: ``event_uuid`` and
+``request_id`` are top-level keys and ``extra`` is a JSON *string* without
+``request-id``.  The parser also reads the older shapes (no ``event_uuid``,
+request id inside ``extra``, objects as dicts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from sfeventlog.ids import uuid7
+from sfeventlog.records import EventRecord
+
+LEGACY_REQUEST_ID_KEY = "request-id"
+
+
+def _check_str(name: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a str, got {type(value).__name__}")
+    if not allow_empty and not value:
+        raise ValueError(f"{name} must be a non-empty string")
+    return value
+
+
+def _check_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_objects(objects: object) -> list[list[str]]:
+    if isinstance(objects, (str, bytes)) or not isinstance(objects, Iterable):
+        raise ValueError("objects must be an iterable of (object_type, object_uuid) pairs")
+    out: list[list[str]] = []
+    for index, pair in enumerate(objects):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(
+                f"objects[{index}] must be an (object_type, object_uuid) pair, got {pair!r}"
+            )
+        object_type, object_uuid = pair
+        if not isinstance(object_type, str) or not object_type:
+            raise ValueError(f"objects[{index}] object_type must be a non-empty str")
+        if not isinstance(object_uuid, str) or not object_uuid:
+            raise ValueError(f"objects[{index}] object_uuid must be a non-empty str")
+        out.append([object_type, object_uuid])
+    if not out:
+        raise ValueError("objects must name at least one (object_type, object_uuid) pair")
+    return out
+
+
+def _encode_extra(extra: object) -> str | None:
+    if extra is None:
+        return None
+    if not isinstance(extra, Mapping):
+        raise ValueError(f"extra must be a mapping or None, got {type(extra).__name__}")
+    try:
+        return json.dumps(dict(extra), allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"extra must be JSON-serialisable: {exc}") from None
+
+
+def build_payload(
+    *,
+    event_type: object,
+    objects: object,
+    message: object,
+    fqdn: str,
+    duration: object = None,
+    extra: object = None,
+    request_id: object = None,
+    timestamp: object = None,
+) -> dict[str, Any]:
+    """Validate caller arguments and return the phase 2 spool payload.
+
+    Raises ``ValueError`` naming the bad argument; nothing is written then.
+    """
+    payload: dict[str, Any] = {
+        "event_uuid": uuid7(),
+        "event_type": _check_str("event_type", event_type),
+        "fqdn": fqdn,
+        "duration": None if duration is None else _check_number("duration", duration),
+        "message": _check_str("message", message, allow_empty=True),
+        "extra": None,
+        "request_id": None,
+        "timestamp": time.time() if timestamp is None else _check_number("timestamp", timestamp),
+        "objects": _check_objects(objects),
+    }
+    if isinstance(extra, Mapping) and LEGACY_REQUEST_ID_KEY in extra:
+        # The request id belongs at top level now; lift a stray one out.
+        extra = dict(extra)
+        lifted = extra.pop(LEGACY_REQUEST_ID_KEY)
+        if request_id is None and isinstance(lifted, str) and lifted:
+            request_id = lifted
+    payload["extra"] = _encode_extra(extra)
+    if request_id is not None:
+        payload["request_id"] = _check_str("request_id", request_id) or None
+    return payload
+
+
+def payload_from_record(record: EventRecord) -> dict[str, Any]:
+    """The phase 2 payload of a record (used to upgrade old-format rows)."""
+    return {
+        "event_uuid": record.event_uuid,
+        "event_type": record.event_type,
+        "fqdn": record.fqdn,
+        "duration": record.duration,
+        "message": record.message,
+        "extra": None if record.extra is None else json.dumps(record.extra, separators=(",", ":")),
+        "request_id": record.request_id,
+        "timestamp": record.timestamp,
+        "objects": [list(pair) for pair in record.objects],
+    }
+
+
+def encode(payload: Mapping[str, Any]) -> bytes:
+    """Serialise a payload for the spool's ``payload`` column."""
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+class UnparseableRow(ValueError):
+    """A spool row that cannot become an EventRecord."""
+
+
+def _objects_from_payload(raw: Any) -> list[tuple[str, str]]:
+    objects: list[tuple[str, str]] = []
+    for entry in raw:
+        if isinstance(entry, Mapping):
+            objects.append((entry["object_type"], entry["object_uuid"]))
+        else:
+            object_type, object_uuid = entry
+            objects.append((object_type, object_uuid))
+    return objects
+
+
+def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
+    """Turn a spool row (any upstream payload generation) into an EventRecord.
+
+    Returns the record and whether its ``event_uuid`` was generated here (an
+    old-format row); the caller should persist such a uuid before sending so
+    that retries stay idempotent.  Raises ``UnparseableRow`` with the reason
+    when the row cannot be read.
+    """
+    try:
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise TypeError("payload is not a JSON object")
+        extra_raw = payload.get("extra")
+        extra = json.loads(extra_raw) if isinstance(extra_raw, str) and extra_raw else extra_raw
+        if extra is not None and not isinstance(extra, dict):
+            raise TypeError("extra is not a JSON object")
+        request_id = payload.get("request_id")
+        if not request_id and extra and LEGACY_REQUEST_ID_KEY in extra:
+            extra = dict(extra)
+            request_id = extra.pop(LEGACY_REQUEST_ID_KEY)
+        event_uuid = payload.get("event_uuid")
+        record = EventRecord(
+            event_uuid=event_uuid or uuid7(),
+            event_type=payload["event_type"],
+            timestamp=payload["timestamp"],
+            fqdn=payload["fqdn"],
+            duration=payload.get("duration"),
+            message=payload["message"],
+            extra=extra,
+            request_id=request_id or None,
+            objects=_objects_from_payload(payload["objects"]),
+        )
+        return record, not event_uuid
+    except (ValueError, TypeError, KeyError, ValidationError) as exc:
+        raise UnparseableRow(f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,524 @@
+"""The durable per-process SQLite spool.
+
+One file per process, ``<spool_dir>/<daemon_name>-<pid>.db``, in WAL mode.
+The owning process holds an exclusive ``flock`` on the file for its whole
+life, which is what orphan rescue keys on.  The row count is kept in memory
+(seeded once at open), so the high-water check and the depth gauge cost
+O(1) whatever the backlog; a change committed by another connection (the
+CLI replaying dead letters, say) is noticed through ``PRAGMA data_version``
+and triggers one recount.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sfeventlog import metrics
+from sfeventlog.errors import ConfigError
+from sfeventlog.ids import uuid7
+from sfeventlog.salvage import salvage_rows
+
+LOG = logging.getLogger(__name__)
+
+Durability = Literal["normal", "full"]
+SPOOL_SUFFIX = ".db"
+CORRUPT_MARKER = ".corrupt-"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deadletter (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    payload BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    reason TEXT NOT NULL,
+    error TEXT NOT NULL,
+    error_class TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rescued (spool_id TEXT PRIMARY KEY, rescued_at REAL NOT NULL);
+"""
+
+
+class SpoolLocked(RuntimeError):
+    """Another live process owns this spool file."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One row of the dead-letter table."""
+
+    id: int
+    payload: bytes
+    created_at: float
+    reason: str
+    error: str
+    error_class: str
+    attempts: int
+    first_seen: float
+    last_seen: float
+
+
+def spool_path(spool_dir: Path, daemon_name: str, pid: int) -> Path:
+    """The spool file of one process."""
+    return spool_dir / f"{daemon_name}-{pid}{SPOOL_SUFFIX}"
+
+
+def prepare_spool_dir(spool_dir: Path) -> None:
+    """Create the spool directory (mode 0700) and check it is writable.
+
+    Raises ``ConfigError`` naming the directory and the key to set.
+    """
+    hint = "set SHAKENFIST_EVENTLOG_SPOOL_DIR (eventlog_spool_dir) to a writable directory"
+    try:
+        if not spool_dir.exists():
+            spool_dir.mkdir(mode=0o700, parents=True)
+            os.chmod(spool_dir, 0o700)
+    except OSError as exc:
+        raise ConfigError(f"cannot create spool directory {spool_dir}: {exc.strerror}; {hint}") from exc
+    if not spool_dir.is_dir():
+        raise ConfigError(f"spool directory {spool_dir} is not a directory; {hint}")
+    if not os.access(spool_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"spool directory {spool_dir} is not writable; {hint}")
+
+
+def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=30.0
+    )
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=" + ("FULL" if durability == "full" else "NORMAL"))
+    return conn
+
+
+def move_aside(path: Path, why: str) -> Path:
+    """Rename a damaged spool file (and its -wal/-shm) out of the way."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}{CORRUPT_MARKER}{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            os.replace(src, Path(str(target) + suffix))
+    metrics.SPOOL_CORRUPT.inc()
+    LOG.error("spool file %s is unreadable (%s); moved aside to %s", path, why, target)
+    return target
+
+
+class Spool:
+    """A process's spool file: enqueue, dequeue oldest first, delete by id.
+
+    Thread-safe: one connection, used under a lock by the callers' threads
+    and the drainer.  Every enqueue is its own committed transaction, so a
+    True return means the row survives a crash of this process (``normal``)
+    or a power loss (``full``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durability: Durability = "normal",
+        high_water_mark: int = 100_000,
+        lock: bool = True,
+    ) -> None:
+        self.path = path
+        self.durability = durability
+        self.high_water_mark = high_water_mark
+        self._mutex = threading.Lock()
+        self._lock_fd: int | None = None
+        self._closed = False
+        if lock:
+            self._lock_fd = self._acquire_file_lock(path)
+        try:
+            self._conn = self._open_checked()
+        except BaseException:
+            self._release_file_lock()
+            raise
+        self.spool_id = self._ensure_spool_id()
+        self._count = self._recount()
+        self._data_version = self._read_data_version()
+
+    # -- opening -------------------------------------------------------
+
+    @staticmethod
+    def _acquire_file_lock(path: Path) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolLocked(f"spool file {path} is owned by a live process") from None
+        os.fchmod(fd, 0o600)
+        return fd
+
+    def _release_file_lock(self) -> None:
+        # Closed only after the SQLite connection: closing any fd on the
+        # file drops this process's POSIX locks, SQLite's included.
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _open_checked(self) -> sqlite3.Connection:
+        try:
+            return self._open_schema()
+        except sqlite3.DatabaseError as exc:
+            aside = move_aside(self.path, str(exc))
+        if self._lock_fd is not None:
+            # The fd still points at the renamed file; lock the new one.
+            os.close(self._lock_fd)
+            self._lock_fd = self._acquire_file_lock(self.path)
+        conn = self._open_schema()
+        rows = salvage_rows(aside)
+        if rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT INTO events(payload, created_at) VALUES (?, ?)", rows)
+            conn.execute("COMMIT")
+            LOG.warning("recovered %d rows from damaged spool %s", len(rows), aside)
+        return conn
+
+    def _open_schema(self) -> sqlite3.Connection:
+        conn = _connect(self.path, self.durability)
+        try:
+            conn.executescript(_SCHEMA)
+            conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        except BaseException:
+            conn.close()
+            raise
+        os.chmod(self.path, 0o600)
+        return conn
+
+    def _ensure_spool_id(self) -> str:
+        with self._mutex:
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),)
+            )
+            row = self._conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
+        return str(row[0])
+
+    def _recount(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def _read_data_version(self) -> int:
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    # -- hot path ------------------------------------------------------
+
+    def enqueue(self, payload: bytes) -> str | None:
+        """Append one row durably.
+
+        Returns None on success, or the drop reason (``high_water_mark``,
+        ``disk_full``, ``spool_error``).  Never raises for storage trouble:
+        the caller is a daemon that must not stall on its event log.
+        """
+        with self._mutex:
+            if self._count >= self.high_water_mark:
+                return "high_water_mark"
+            try:
+                self._conn.execute(
+                    "INSERT INTO events(payload, created_at) VALUES (?, ?)",
+                    (payload, time.time()),
+                )
+            except sqlite3.Error as exc:
+                return _classify_write_error(exc, self.path)
+            self._count += 1
+            return None
+
+    def dequeue_batch(self, limit: int) -> list[tuple[int, bytes]]:
+        """The oldest ``limit`` rows as ``(id, payload)``; nothing is removed."""
+        with self._mutex:
+            self._resync_if_changed()
+            rows = self._conn.execute(
+                "SELECT id, payload FROM events ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    def delete_ids(self, ids: Iterable[int]) -> int:
+        """Delete rows by id (the store owns them now); returns rows deleted."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        deleted = 0
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for start in range(0, len(id_list), 500):
+                    chunk = id_list[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    cur = self._conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+                    deleted += cur.rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._count -= deleted
+        return deleted
+
+    def rewrite(self, row_id: int, payload: bytes) -> None:
+        """Replace one row's payload in place (upgrading an old-format row)."""
+        with self._mutex:
+            self._conn.execute("UPDATE events SET payload = ? WHERE id = ?", (payload, row_id))
+
+    def note_drop(self, reason: str) -> None:
+        """Persist a drop in the file's meta table, for ``sfeventlog status``.
+
+        Best effort: a full disk is one of the reasons we get here.
+        """
+        with self._mutex:
+            try:
+                self._conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, '1') ON CONFLICT(key)"
+                    " DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+                    (f"dropped_{reason}",),
+                )
+            except sqlite3.Error:
+                pass
+
+    def count(self) -> int:
+        """Rows waiting, exact, O(1)."""
+        return self._count
+
+    def oldest_created_at(self) -> float | None:
+        """When the oldest waiting row was spooled, or None if empty."""
+        with self._mutex:
+            row = self._conn.execute(
+                "SELECT created_at FROM events ORDER BY id LIMIT 1"
+            ).fetchone()
+        return None if row is None else float(row[0])
+
+    def _resync_if_changed(self) -> None:
+        version = self._read_data_version()
+        if version != self._data_version:
+            self._data_version = version
+            self._count = self._recount()
+
+    # -- dead letters --------------------------------------------------
+
+    def move_to_deadletter(
+        self,
+        row_id: int,
+        payload: bytes,
+        *,
+        reason: str,
+        error: str,
+        error_class: str,
+        attempts: int,
+        first_seen: float,
+    ) -> None:
+        """Move one row from the queue to the dead-letter table atomically."""
+        now = time.time()
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.execute("DELETE FROM events WHERE id = ?", (row_id,))
+                if cur.rowcount:
+                    self._conn.execute(
+                        "INSERT INTO deadletter(payload, created_at, reason, error,"
+                        " error_class, attempts, first_seen, last_seen)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (payload, now, reason, error, error_class, attempts, first_seen, now),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._count -= cur.rowcount
+        if cur.rowcount:
+            metrics.SPOOL_DEADLETTER.labels(reason=reason).inc()
+
+    def deadletter_count(self) -> int:
+        """Rows in the dead-letter table."""
+        with self._mutex:
+            return int(self._conn.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0])
+
+    def deadletters(self, ids: Sequence[int] | None = None) -> list[DeadLetter]:
+        """Dead-letter rows, all or the given ids, oldest first."""
+        query = (
+            "SELECT id, payload, created_at, reason, error, error_class, attempts,"
+            " first_seen, last_seen FROM deadletter"
+        )
+        params: list[int] = []
+        if ids is not None:
+            query += f" WHERE id IN ({','.join('?' * len(ids))})"
+            params = list(ids)
+        with self._mutex:
+            rows = self._conn.execute(query + " ORDER BY id", params).fetchall()
+        return [
+            DeadLetter(int(r[0]), bytes(r[1]), float(r[2]), r[3], r[4], r[5], int(r[6]),
+                       float(r[7]), float(r[8]))
+            for r in rows
+        ]
+
+    def replay_deadletters(self, ids: Sequence[int] | None = None) -> int:
+        """Move dead letters (all, or the given ids) back into the queue."""
+        where, params = _id_filter(ids)
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._conn.execute(
+                    "INSERT INTO events(payload, created_at) SELECT payload, first_seen"
+                    f" FROM deadletter{where} ORDER BY id",
+                    params,
+                )
+                moved = cur.rowcount
+                self._conn.execute(f"DELETE FROM deadletter{where}", params)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._count += moved
+            self._data_version = self._read_data_version()
+        return moved
+
+    def purge_deadletters(self, ids: Sequence[int] | None = None) -> int:
+        """Delete dead letters (all, or the given ids) for good."""
+        where, params = _id_filter(ids)
+        with self._mutex:
+            return int(self._conn.execute(f"DELETE FROM deadletter{where}", params).rowcount)
+
+    # -- orphan merge --------------------------------------------------
+
+    def absorb(self, other: Path) -> int:
+        """Merge another (dead) spool file's rows into this one.
+
+        One transaction on this file copies the rows and records the other
+        file's ``spool_id``; a file whose id is already recorded is not
+        copied again, so a crash between the copy and the other file's
+        removal cannot duplicate rows.  Returns the number of queued rows
+        taken over.
+        """
+        with self._mutex:
+            self._conn.execute("ATTACH DATABASE ? AS orphan", (str(other),))
+            try:
+                return self._absorb_attached()
+            finally:
+                self._conn.execute("DETACH DATABASE orphan")
+
+    def _absorb_attached(self) -> int:
+        conn = self._conn
+        tables = {r[0] for r in conn.execute("SELECT name FROM orphan.sqlite_master WHERE type='table'")}
+        if "meta" not in tables:
+            conn.execute("CREATE TABLE orphan.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT OR IGNORE INTO orphan.meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
+        other_id = conn.execute("SELECT value FROM orphan.meta WHERE key='spool_id'").fetchone()[0]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM main.rescued WHERE spool_id = ?", (other_id,)).fetchone():
+                conn.execute("COMMIT")
+                return 0
+            moved = 0
+            if "events" in tables:
+                moved = conn.execute(
+                    "INSERT INTO main.events(payload, created_at)"
+                    " SELECT payload, created_at FROM orphan.events ORDER BY id"
+                ).rowcount
+            if "deadletter" in tables:
+                conn.execute(
+                    "INSERT INTO main.deadletter(payload, created_at, reason, error, error_class,"
+                    " attempts, first_seen, last_seen) SELECT payload, created_at, reason, error,"
+                    " error_class, attempts, first_seen, last_seen FROM orphan.deadletter ORDER BY id"
+                )
+            if "rescued" in tables:
+                conn.execute("INSERT OR IGNORE INTO main.rescued SELECT * FROM orphan.rescued")
+            conn.execute(
+                "INSERT INTO main.rescued(spool_id, rescued_at) VALUES (?, ?)", (other_id, time.time())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._count += moved
+        self._data_version = self._read_data_version()
+        return moved
+
+    def insert_raw(self, rows: Iterable[tuple[bytes, float]]) -> int:
+        """Insert already-encoded rows in one transaction (salvage, tools)."""
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._conn.executemany(
+                    "INSERT INTO events(payload, created_at) VALUES (?, ?)", rows
+                ).rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._count += n
+            return n
+
+    # -- lifecycle -----------------------------------------------------
+
+    def close(self, *, remove_if_empty: bool = False) -> None:
+        """Close the connection, then release the file lock. Idempotent.
+
+        With ``remove_if_empty``, a spool holding no rows and no dead
+        letters is deleted, so clean shutdowns leave no files behind.
+        """
+        with self._mutex:
+            if self._closed:
+                return
+            self._closed = True
+            empty = False
+            if remove_if_empty:
+                empty = not self._conn.execute(
+                    "SELECT 1 FROM events UNION ALL SELECT 1 FROM deadletter LIMIT 1"
+                ).fetchone()
+            self._conn.close()
+            if empty:
+                for suffix in ("-wal", "-shm", ""):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+            self._release_file_lock()
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: forget the parent's connection without using it.
+
+        The SQLite connection must not be touched (nor closed) in the child.
+        The inherited lock fd is closed: the parent's own fd keeps its lock.
+        """
+        self._closed = True
+        _ABANDONED.append(self._conn)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+# Connections inherited across fork; kept referenced so they are never
+# finalised (and so never closed) in the child.
+_ABANDONED: list[sqlite3.Connection] = []
+
+
+def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:
+    if ids is None:
+        return "", []
+    return f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
+
+
+def _classify_write_error(exc: sqlite3.Error, path: Path) -> str:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or _no_space_left(path):
+        # ENOSPC while growing the WAL can also surface as SQLITE_IOERR.
+        return "disk_full"
+    LOG.error("spool write to %s failed: %s", path, exc)
+    return "spool_error"
+
+
+def _no_space_left(path: Path) -> bool:
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 64 * 1024

@@ -1,0 +1,73 @@
+"""The event-store interface shared by the MariaDB and SQLite stores.
+
+Transports that write directly (``mariadb``, ``sqlite``) and the database
+gRPC server all go through an ``EventStore``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sfeventlog.errors import SfEventlogError
+from sfeventlog.records import EventRecord
+
+#: Version of the events / event_objects schema this code writes.
+SCHEMA_VERSION = 1
+READ_LIMIT_DEFAULT = 100
+READ_LIMIT_MAX = 1000
+
+
+class SchemaError(SfEventlogError):
+    """The store's schema is missing or too old; run ``sfeventlog migrate``."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one ``write_batch`` did: new events, and replays it ignored."""
+
+    inserted: int
+    duplicates: int
+    inserted_by_type: dict[str, int]
+
+
+def clamp_limit(limit: int) -> int:
+    """A read limit <= 0 means the default; anything above the cap is capped."""
+    if limit <= 0:
+        return READ_LIMIT_DEFAULT
+    return min(limit, READ_LIMIT_MAX)
+
+
+class EventStore(abc.ABC):
+    """Writes batches of events and reads them back per object."""
+
+    @abc.abstractmethod
+    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+        """Insert ``records`` in one transaction, ignoring ``event_uuid``s already stored.
+
+        Returns only after the commit.  Raises ``RetryableError`` or
+        ``PermanentError`` (classified store errors) or ``SchemaError``.
+        """
+
+    @abc.abstractmethod
+    def get_object_events(
+        self,
+        object_type: str,
+        object_uuid: str,
+        limit: int = READ_LIMIT_DEFAULT,
+        event_type: str | None = None,
+    ) -> list[EventRecord]:
+        """Events about one object, newest first; see ``clamp_limit``."""
+
+    @abc.abstractmethod
+    def migrate(self) -> bool:
+        """Create or upgrade the schema; idempotent. Returns True if it changed anything."""
+
+    @abc.abstractmethod
+    def approx_rows(self) -> int:
+        """A cheap estimate of the events table's size (never COUNT(*) on MariaDB)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the connection; safe to call twice."""

@@ -1,0 +1,66 @@
+"""The Transport contract every delivery plugin implements.
+
+A transport moves batches of ``EventRecord`` from the drainer to a store.
+It is loaded by name from the ``sfeventlog.transports`` entry-point group
+(see ``sfeventlog.loader``) and checked by the public contract kit in
+``sfeventlog.testing``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import ClassVar
+
+from sfeventlog.config import Settings
+from sfeventlog.records import EventRecord
+
+#: Bumped when the contract below changes incompatibly.  A plugin declares
+#: the version it was written for in ``Transport.api_version``.
+TRANSPORT_API_VERSION = 1
+
+
+class Transport(abc.ABC):
+    """Delivers batches of events to one store.
+
+    Contract:
+
+    * ``__init__(settings)`` only reads configuration.  It does no I/O:
+      connections are opened lazily by the first call that needs them, so
+      building a transport cannot hang or fail on an outage.
+    * ``record_event_batch(records)`` returns only once the store durably
+      owns every record.  It is idempotent on ``event_uuid``: sending a batch
+      (or part of it) again must not create a second copy.
+    * Failures raise ``RetryableError`` (outage, timeout, overload: the same
+      batch may succeed later) or ``PermanentError`` (the store rejects these
+      records).  Anything else raised is treated as retryable and counted.
+    * ``close()`` releases resources and may be called more than once.
+    * The object is used by one drainer thread at a time.
+    """
+
+    #: The contract version this plugin implements.
+    api_version: ClassVar[int] = TRANSPORT_API_VERSION
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abc.abstractmethod
+    def record_event_batch(self, records: Sequence[EventRecord]) -> None:
+        """Deliver ``records``; return only once the store durably owns them all."""
+
+    def check(self) -> None:
+        """Probe the configured store; raise ``TransportError`` if unusable.
+
+        The default sends an empty batch.  Used by ``sfeventlog transports
+        --check``.
+        """
+        self.record_event_batch([])
+
+    def close(self) -> None:  # noqa: B027 - optional hook, default is a no-op
+        """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
