@@ -9,6 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 
+class UsageError(Exception):
+    """Bad command-line usage; the CLI exits with status 2."""
+
+
 def add_command(
     sub: Any, name: str, *, help: str, examples: Sequence[str], description: str | None = None
 ) -> argparse.ArgumentParser:

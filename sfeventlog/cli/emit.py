@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import sfeventlog
-from sfeventlog.cli.common import Progress, add_command, print_json
+from sfeventlog.cli.common import Progress, UsageError, add_command, print_json
 from sfeventlog.config import Settings
 
 
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.count < 0:
-        raise SystemExit("sfeventlog emit: --count must be >= 0")
+        raise UsageError("--count must be >= 0")
     settings = Settings()
     if args.drain:
         sfeventlog.start("sfeventlog-emit", settings)

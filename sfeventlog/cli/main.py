@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from sfeventlog.cli.common import UsageError
 from sfeventlog.errors import SfEventlogError
 
 EXIT_OK = 0
@@ -22,6 +23,8 @@ COMMAND_MODULES = [
     "sfeventlog.cli.transports",
     "sfeventlog.cli.status",
     "sfeventlog.cli.emit",
+    "sfeventlog.cli.deadletter",
+    "sfeventlog.cli.drain",
 ]
 
 
@@ -48,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or EXIT_OK)
+    except UsageError as exc:
+        print(f"sfeventlog {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except SfEventlogError as exc:
         print(f"sfeventlog {args.command}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
