@@ -1,0 +1,71 @@
+"""Client-side gRPC plumbing shared by the ``database`` and ``legacy`` transports."""
+
+from __future__ import annotations
+
+import grpc
+
+from sfeventlog.config import Settings
+from sfeventlog.errors import ConfigError, PermanentError, RetryableError, TransportError
+
+#: Codes meaning "the same call may work later".
+RETRYABLE_CODES = frozenset({
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+})
+#: Codes meaning "the server will never accept these records".
+PERMANENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+
+
+def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the ``grpc_tls_*`` keys, or None for plaintext.
+
+    A CA file alone gives TLS; a client cert and key on top give mTLS.
+    """
+    ca, cert, key = settings.grpc_tls_ca_file, settings.grpc_tls_cert_file, settings.grpc_tls_key_file
+    if (cert is None) != (key is None):
+        raise ConfigError("set both SHAKENFIST_GRPC_TLS_CERT_FILE and"
+                          " SHAKENFIST_GRPC_TLS_KEY_FILE for mTLS, or neither")
+    if ca is None and cert is None:
+        return None
+    try:
+        return grpc.ssl_channel_credentials(
+            root_certificates=ca.read_bytes() if ca is not None else None,
+            private_key=key.read_bytes() if key is not None else None,
+            certificate_chain=cert.read_bytes() if cert is not None else None,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot read a SHAKENFIST_GRPC_TLS_* file: {exc}") from exc
+
+
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+    """A channel to ``target``; connecting happens on the first call."""
+    if credentials is None:
+        return grpc.insecure_channel(target)
+    return grpc.secure_channel(target, credentials)
+
+
+def with_port(host: str, port: int) -> str:
+    """``host:port`` unless ``host`` already names a port (``h:1``, ``[::1]:1``)."""
+    if host.startswith("["):
+        return host if "]:" in host else f"{host}:{port}"
+    if host.count(":") == 1:
+        return host
+    if host.count(":") > 1:  # a bare IPv6 literal
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+def classify_rpc_error(exc: grpc.RpcError, what: str) -> TransportError:
+    """Map a failed call to the transport error taxonomy.
+
+    Codes outside both sets are unexpected; they are retryable so rows are
+    kept rather than dead-lettered on a misconfiguration.
+    """
+    code = exc.code() if isinstance(exc, grpc.Call) else None
+    details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    message = f"{what}: {code.name if code else 'error'}: {details}"
+    if code in PERMANENT_CODES:
+        return PermanentError(message)
+    return RetryableError(message)

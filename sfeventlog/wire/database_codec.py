@@ -1,0 +1,91 @@
+"""EventRecord <-> ``EventBatchEntry`` (sf-database's RecordEventBatch).
+
+Encoding follows upstream (empty string / 0 mean absent) plus the two
+extensions documented in protos/database.proto: ``has_duration`` keeps a
+real 0.0, and ``object_type_name`` carries object types outside the enum.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from sfeventlog.records import EventRecord
+from sfeventlog.wire import database_pb2
+from sfeventlog.wire.objecttypes import NAME_BY_NUMBER, NUMBER_BY_NAME, UNSPECIFIED
+
+
+class DecodeError(ValueError):
+    """A request field cannot become an EventRecord; the message says which."""
+
+
+def encode_record(record: EventRecord) -> database_pb2.EventBatchEntry:
+    entry = database_pb2.EventBatchEntry(
+        event_uuid=record.event_uuid,
+        event_type=record.event_type,
+        timestamp=record.timestamp,
+        fqdn=record.fqdn,
+        message=record.message,
+        extra_json="" if record.extra is None else json.dumps(record.extra, separators=(",", ":")),
+        request_id=record.request_id or "",
+    )
+    if record.duration is not None:
+        entry.duration = record.duration
+        entry.has_duration = True
+    for object_type, object_uuid in record.objects:
+        number = NUMBER_BY_NAME.get(object_type)
+        if number is None:
+            entry.objects.add(object_type=UNSPECIFIED, object_uuid=object_uuid,
+                              object_type_name=object_type)
+        else:
+            entry.objects.add(object_type=number, object_uuid=object_uuid)  # type: ignore[arg-type]
+    return entry
+
+
+def encode_batch(records: Sequence[EventRecord]) -> database_pb2.RecordEventBatchRequest:
+    return database_pb2.RecordEventBatchRequest(events=[encode_record(r) for r in records])
+
+
+def _object_type(obj: database_pb2.EventBatchObject, where: str) -> str:
+    if obj.object_type_name:
+        return obj.object_type_name
+    number = int(obj.object_type)
+    name = NAME_BY_NUMBER.get(number)
+    if name is None:
+        raise DecodeError(f"{where}.object_type: unknown ObjectType value {number}"
+                          " (and no object_type_name)")
+    return name
+
+
+def decode_entry(entry: database_pb2.EventBatchEntry, where: str) -> EventRecord:
+    """Raise ``DecodeError`` naming the field (``where`` prefixes it)."""
+    if not entry.event_uuid:
+        raise DecodeError(f"{where}.event_uuid: missing")
+    extra = None
+    if entry.extra_json:
+        try:
+            extra = json.loads(entry.extra_json)
+        except ValueError as exc:
+            raise DecodeError(f"{where}.extra_json: not valid JSON ({exc})") from None
+        if not isinstance(extra, dict):
+            raise DecodeError(f"{where}.extra_json: must be a JSON object")
+    objects = [
+        (_object_type(obj, f"{where}.objects[{i}]"), obj.object_uuid)
+        for i, obj in enumerate(entry.objects)
+    ]
+    # Upstream peers never set has_duration: their 0 means "absent".
+    duration = entry.duration if entry.has_duration else (entry.duration or None)
+    try:
+        return EventRecord(
+            event_uuid=entry.event_uuid, event_type=entry.event_type,
+            timestamp=entry.timestamp, fqdn=entry.fqdn, message=entry.message,
+            duration=duration, extra=extra, request_id=entry.request_id or None,
+            objects=objects,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise DecodeError(f"{where}: {problems}") from None
