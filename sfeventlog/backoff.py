@@ -13,7 +13,7 @@ BACKOFF_MULTIPLIER = 2.0
 BACKOFF_MAX = 30.0
 
 
-class wait_equal_jitter(wait_base):  # noqa: N801 - tenacity's naming style
+class wait_equal_jitter(wait_base):
     """Exponential backoff with "equal jitter".
 
     The nominal delay is ``initial * multiplier ** (attempt - 1)`` capped at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from importlib import metadata
+from typing import Any
 
 from stevedore import driver
 from stevedore.exception import NoMatches
@@ -62,7 +63,7 @@ def load_transport_class(name: str) -> type[Transport]:
         failures.append((entrypoint, exc))
 
     try:
-        manager = driver.DriverManager(
+        manager: driver.DriverManager[Any] = driver.DriverManager(
             namespace=NAMESPACE,
             name=name,
             invoke_on_load=False,

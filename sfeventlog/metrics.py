@@ -23,7 +23,11 @@ class _Sampled(Protocol):
     def deadletter_count(self) -> int: ...
 
 
-_spool_provider: Callable[[], _Sampled | None] = lambda: None
+def _no_spool() -> _Sampled | None:
+    return None
+
+
+_spool_provider: Callable[[], _Sampled | None] = _no_spool
 
 
 def set_spool_provider(provider: Callable[[], _Sampled | None]) -> None:

@@ -23,10 +23,10 @@ def _flask_module() -> Any:
     global _flask
     if _flask is _FLASK_UNSET:
         try:
-            import flask
+            import flask as module
         except ImportError:
-            flask = None
-        _flask = flask
+            module = None  # type: ignore[assignment]
+        _flask = module
     return _flask
 
 

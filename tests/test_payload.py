@@ -142,8 +142,8 @@ def test_dict_objects_and_zero_duration_parse() -> None:
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[]", b'{"event_type": "x"}',
-                                 b'{"event_type":"a","fqdn":"f","message":"m","timestamp":1,'
-                                 b'"objects":[]}'])
+                                 (b'{"event_type":"a","fqdn":"f","message":"m","timestamp":1,'
+                                  b'"objects":[]}')])
 def test_unparseable_rows_say_why(raw: bytes) -> None:
     with pytest.raises(UnparseableRow):
         parse_row(raw)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
+
 import pytest
 
 from sfeventlog.errors import PermanentError, RetryableError
