@@ -38,8 +38,9 @@ def uuid7() -> str:
                 _seq = 0
         ms, seq = _last_ms, _seq
     rand = int.from_bytes(os.urandom(8), "big") & 0x3FFFFFFFFFFFFFFF
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    return str(uuid.UUID(int=value))
+    h = "%032x" % ((ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand)
+    # Formatted by hand: uuid.UUID() costs more than the rest together.
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def uuid7_time(value: str) -> float:

@@ -21,6 +21,9 @@ from sfeventlog.records import EventRecord
 
 LEGACY_REQUEST_ID_KEY = "request-id"
 
+# Reused: json.dumps() with non-default options builds a new encoder per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
 
 def _check_str(name: str, value: object, *, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
@@ -64,7 +67,7 @@ def _encode_extra(extra: object) -> str | None:
     if not isinstance(extra, Mapping):
         raise ValueError(f"extra must be a mapping or None, got {type(extra).__name__}")
     try:
-        return json.dumps(dict(extra), allow_nan=False, separators=(",", ":"))
+        return _ENCODER.encode(dict(extra))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"extra must be JSON-serialisable: {exc}") from None
 
@@ -124,7 +127,7 @@ def payload_from_record(record: EventRecord) -> dict[str, Any]:
 
 def encode(payload: Mapping[str, Any]) -> bytes:
     """Serialise a payload for the spool's ``payload`` column."""
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(payload).encode()
 
 
 class UnparseableRow(ValueError):
