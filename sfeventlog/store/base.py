@@ -61,6 +61,13 @@ class EventStore(abc.ABC):
         """Events about one object, newest first; see ``clamp_limit``."""
 
     @abc.abstractmethod
+    def get_events(self, event_uuids: Sequence[str]) -> list[EventRecord]:
+        """The stored records with these ``event_uuid``s, in no particular order.
+
+        For tools and tests that check what a batch left behind.
+        """
+
+    @abc.abstractmethod
     def migrate(self) -> bool:
         """Create or upgrade the schema; idempotent. Returns True if it changed anything."""
 

@@ -1,0 +1,357 @@
+"""The production event store: MariaDB >= 10.11 through PyMySQL.
+
+Write path: one transaction per batch, multi-row inserts (PyMySQL's
+``executemany`` rewrites ``INSERT ... VALUES`` into one statement), one
+statement per event type so the affected-row count tells new events from
+replays exactly.
+
+Replays are no-ops through ``ON DUPLICATE KEY UPDATE event_uuid = event_uuid``
+rather than ``INSERT IGNORE``: same effect on duplicates, but IGNORE would
+also turn "data too long" or "incorrect string value" into warnings and
+silently store truncated or dropped rows.  The session runs in strict SQL
+mode for the same reason.
+
+Connection: one, opened lazily, reused across batches, with connect/read/write
+timeouts from Settings.  A connection lost between batches (e.g. idle
+timeout) is replaced and the batch tried once more at once; a server that is
+really down raises ``RetryableError``.  On first connect the server is checked
+(version, InnoDB, utf8mb4) and on first use the schema version.
+
+The password (a ``SecretStr``) is unwrapped only in the ``connect`` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pymysql
+import pymysql.cursors
+
+from sfeventlog.config import Settings
+from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.records import EventRecord
+from sfeventlog.store import metrics
+from sfeventlog.store.base import (
+    READ_LIMIT_DEFAULT,
+    SCHEMA_VERSION,
+    EventStore,
+    SchemaError,
+    WriteResult,
+    clamp_limit,
+)
+from sfeventlog.store.compat import IncompatibleServerError, server_problems
+from sfeventlog.store.mariadb_errors import ErrorKind, classify, error_number
+from sfeventlog.store.rows import (
+    EVENT_COLUMNS,
+    OBJECT_COLUMNS,
+    dedupe,
+    event_row,
+    group_by_type,
+    object_rows,
+    record_from_row,
+)
+from sfeventlog.store.schema import (
+    MARIADB_MIGRATIONS,
+    MARIADB_VERSIONS_TABLE,
+    TABLES,
+    pending_steps,
+    schema_problem,
+)
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+if TYPE_CHECKING:
+    Conn = pymysql.connections.Connection[pymysql.cursors.Cursor]
+
+SESSION_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+
+INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE event_uuid = event_uuid"
+)
+INSERT_OBJECTS = (
+    f"INSERT INTO event_objects ({', '.join(OBJECT_COLUMNS)}) VALUES (%s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE event_uuid = event_uuid"
+)
+
+
+class MariaDBEventStore(EventStore):
+    """An ``EventStore`` in the MariaDB database named by ``settings``.
+
+    Building it does no I/O.  Thread-safe: calls are serialised on the one
+    connection (use one store per thread for parallel writes).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._conn: Conn | None = None
+        self._lock = threading.Lock()
+        self._server_ok = False
+        self._schema_ok = False
+        self._rows_gauge = metrics.RowsGaugeRefresher()
+
+    def __repr__(self) -> str:
+        return f"MariaDBEventStore({self.where})"
+
+    @property
+    def where(self) -> str:
+        """Where events go, for messages (never includes the password)."""
+        s = self.settings
+        place = f"socket {s.mariadb_unix_socket}" if s.mariadb_unix_socket else \
+            f"{s.mariadb_host}:{s.mariadb_port}"
+        return f"mariadb {s.mariadb_user}@{place}/{s.mariadb_database}"
+
+    # -- connection ------------------------------------------------------
+
+    def _connect(self) -> Conn:
+        s = self.settings
+        conn: Conn = pymysql.connect(
+            host=s.mariadb_host,
+            port=s.mariadb_port,
+            unix_socket=s.mariadb_unix_socket or None,
+            user=s.mariadb_user,
+            password=s.mariadb_password.get_secret_value(),
+            database=s.mariadb_database,
+            charset="utf8mb4",
+            autocommit=False,
+            connect_timeout=s.mariadb_connect_timeout,
+            read_timeout=s.mariadb_read_timeout,
+            write_timeout=s.mariadb_write_timeout,
+            init_command=f"SET SESSION sql_mode = '{SESSION_SQL_MODE}'",
+        )
+        LOG.info("connected to %s", self.where)
+        if not self._server_ok:
+            self._check_server(conn)
+        return conn
+
+    def _check_server(self, conn: Conn) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT VERSION(), @@default_storage_engine, @@character_set_database")
+            row = cur.fetchone()
+        assert row is not None
+        problems = server_problems(str(row[0]), str(row[1]), str(row[2]))
+        if problems:
+            conn.close()
+            raise IncompatibleServerError(f"{self.where} refused: " + "; ".join(problems))
+        self._server_ok = True
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is already broken
+                pass
+
+    def _run(self, body: Callable[[Conn], T]) -> T:
+        """Run ``body`` on the connection, translating and classifying errors."""
+        with self._lock:
+            for attempt in (1, 2):
+                fresh = self._conn is None
+                try:
+                    if self._conn is None:
+                        self._conn = self._connect()
+                    return body(self._conn)
+                except pymysql.MySQLError as exc:
+                    kind, known = classify(exc)
+                    if kind is ErrorKind.CONNECTION or not known:
+                        self._drop_connection()
+                    else:
+                        self._rollback()
+                    if kind is ErrorKind.CONNECTION and not fresh and attempt == 1:
+                        LOG.info("%s: connection lost (%s); reconnecting", self.where, exc)
+                        continue  # a stale connection, not an outage: try a new one
+                    raise self._translate(exc, kind, known) from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+            raise AssertionError("unreachable")
+
+    def _rollback(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.rollback()
+        except Exception:  # noqa: BLE001 - the connection is then useless
+            self._drop_connection()
+
+    def _translate(self, exc: pymysql.MySQLError, kind: ErrorKind, known: bool) -> Exception:
+        number = error_number(exc)
+        text = f"{self.where}: {exc}"
+        if not known:
+            metrics.STORE_UNEXPECTED_ERRORS.labels(
+                "mariadb", str(number) if number is not None else type(exc).__name__
+            ).inc()
+            return RetryableError(f"{text} (unclassified error, treated as retryable)")
+        if kind is ErrorKind.PERMANENT:
+            return PermanentError(text)
+        if kind is ErrorKind.SCHEMA:
+            self._schema_ok = False
+            return SchemaError(f"{text}; run `sfeventlog migrate`")
+        return RetryableError(text)
+
+    # -- schema ------------------------------------------------------------
+
+    def _versions(self, cur: pymysql.cursors.Cursor) -> dict[str, int]:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_versions'"
+        )
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return {}
+        cur.execute("SELECT table_name, version FROM schema_versions")
+        return {str(name): int(version) for name, version in cur.fetchall()}
+
+    def _check_schema(self, conn: Conn) -> None:
+        if self._schema_ok:
+            return
+        with conn.cursor() as cur:
+            current = self._versions(cur)
+        conn.commit()  # end the read snapshot the check opened
+        problem = schema_problem(current, self.where)
+        if problem:
+            raise SchemaError(problem)
+        self._schema_ok = True
+
+    def migrate(self) -> bool:
+        def body(conn: Conn) -> bool:
+            with conn.cursor() as cur:
+                # DDL commits implicitly in MariaDB; each step is itself idempotent.
+                cur.execute(MARIADB_VERSIONS_TABLE)
+                steps = pending_steps(self._versions(cur))
+                for version in steps:
+                    for statement in MARIADB_MIGRATIONS[version]:
+                        cur.execute(statement)
+                    cur.executemany(
+                        "INSERT INTO schema_versions (table_name, version, updated_at)"
+                        " VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)))"
+                        " ON DUPLICATE KEY UPDATE version = VALUES(version),"
+                        " updated_at = VALUES(updated_at)",
+                        [(table, version) for table in TABLES],
+                    )
+                conn.commit()
+            self._schema_ok = True
+            if steps:
+                LOG.info("%s: schema migrated to version %d", self.where, SCHEMA_VERSION)
+            return bool(steps)
+
+        return self._run(body)
+
+    # -- EventStore --------------------------------------------------------
+
+    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+        unique, _ = dedupe(records)
+        event_rows = {t: [event_row(r) for r in rs] for t, rs in group_by_type(unique).items()}
+        objects = [row for r in unique for row in object_rows(r)]
+
+        def body(conn: Conn) -> WriteResult:
+            self._check_schema(conn)
+            if not unique:
+                return WriteResult(0, len(records), {})
+            inserted_by_type: dict[str, int] = {}
+            conn.begin()
+            with conn.cursor() as cur:
+                for event_type, rows in event_rows.items():
+                    inserted_by_type[event_type] = int(cur.executemany(INSERT_EVENTS, rows) or 0)
+                cur.executemany(INSERT_OBJECTS, objects)
+            conn.commit()
+            inserted = sum(inserted_by_type.values())
+            return WriteResult(inserted, len(records) - inserted, inserted_by_type)
+
+        result = self._run(body)
+        metrics.publish_write(result)
+        if self._rows_gauge.due():
+            self._refresh_rows_gauge()
+        return result
+
+    def get_object_events(
+        self,
+        object_type: str,
+        object_uuid: str,
+        limit: int = READ_LIMIT_DEFAULT,
+        event_type: str | None = None,
+    ) -> list[EventRecord]:
+        columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+        sql = (f"SELECT {columns} FROM event_objects o JOIN events e"
+               " ON e.event_uuid = o.event_uuid"
+               " WHERE o.object_type = %s AND o.object_uuid = %s")
+        args: list[Any] = [object_type, object_uuid]
+        if event_type is not None:
+            sql += " AND e.event_type = %s"
+            args.append(event_type)
+        sql += " ORDER BY e.timestamp DESC, e.event_uuid DESC LIMIT %s"
+        args.append(clamp_limit(limit))
+
+        def body(conn: Conn) -> list[EventRecord]:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                rows = list(cur.fetchall())
+                records = self._with_objects(cur, rows)
+            conn.commit()
+            return records
+
+        return self._run(body)
+
+    def get_events(self, event_uuids: Sequence[str]) -> list[EventRecord]:
+        uuids = list(dict.fromkeys(event_uuids))
+
+        def body(conn: Conn) -> list[EventRecord]:
+            self._check_schema(conn)
+            rows: list[tuple[Any, ...]] = []
+            with conn.cursor() as cur:
+                for start in range(0, len(uuids), 500):
+                    chunk = uuids[start:start + 500]
+                    cur.execute(
+                        f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+                        f" WHERE event_uuid IN ({', '.join(['%s'] * len(chunk))})", chunk)
+                    rows += cur.fetchall()
+                records = self._with_objects(cur, rows)
+            conn.commit()
+            return records
+
+        return self._run(body)
+
+    @staticmethod
+    def _with_objects(cur: pymysql.cursors.Cursor,
+                      rows: list[tuple[Any, ...]]) -> list[EventRecord]:
+        objects: dict[str, list[tuple[str, str]]] = {str(r[0]): [] for r in rows}
+        keys = list(objects)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            cur.execute(
+                "SELECT object_type, object_uuid, event_uuid FROM event_objects"
+                f" WHERE event_uuid IN ({', '.join(['%s'] * len(chunk))})"
+                " ORDER BY event_uuid, ordinal", chunk)
+            for object_type, object_uuid, event_uuid in cur.fetchall():
+                objects[event_uuid].append((object_type, object_uuid))
+        return [record_from_row(r, objects[str(r[0])]) for r in rows]
+
+    def approx_rows(self) -> int:
+        def body(conn: Conn) -> int:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT TABLE_ROWS FROM information_schema.TABLES"
+                    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events'"
+                )
+                row = cur.fetchone()
+            conn.commit()
+            return int(row[0] or 0) if row else 0
+
+        return self._run(body)
+
+    def _refresh_rows_gauge(self) -> None:
+        try:
+            metrics.EVENTS_ROWS.set(self.approx_rows())
+        except Exception as exc:  # noqa: BLE001 - a gauge must not fail a write
+            LOG.debug("could not refresh database_events_rows: %s", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_connection()
+            self._schema_ok = False

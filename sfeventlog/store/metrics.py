@@ -1,0 +1,59 @@
+"""Store-side metrics, at module scope so every store user shares them.
+
+The ``mariadb`` and ``sqlite`` transports and the sf-database gRPC server all
+write through an ``EventStore``; the stores update these after each commit.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import Counter, Gauge
+
+from sfeventlog.store.base import WriteResult
+
+EVENTS_INSERTED = Counter(
+    "database_events_inserted_total",
+    "Events newly stored, counted after the commit, by event type.",
+    ["event_type"],
+)
+EVENTS_DUPLICATES = Counter(
+    "database_events_duplicates_total",
+    "Events ignored because their event_uuid was already stored (replays).",
+)
+EVENTS_ROWS = Gauge(
+    "database_events_rows",
+    "Estimated rows in the events table (information_schema estimate, never COUNT(*)).",
+)
+STORE_UNEXPECTED_ERRORS = Counter(
+    "database_store_unexpected_errors_total",
+    "Store errors missing from the classification table (treated as retryable).",
+    ["store", "error"],
+)
+
+#: Refresh the row estimate at most this often; it is an estimate anyway.
+ROWS_REFRESH_SECONDS = 30.0
+
+
+def publish_write(result: WriteResult) -> None:
+    """Count one committed batch: one label lookup per event type, not per event."""
+    for event_type, count in result.inserted_by_type.items():
+        if count:
+            EVENTS_INSERTED.labels(event_type).inc(count)
+    if result.duplicates:
+        EVENTS_DUPLICATES.inc(result.duplicates)
+
+
+class RowsGaugeRefresher:
+    """Rate-limits the (cheap but not free) row-estimate query."""
+
+    def __init__(self, interval: float = ROWS_REFRESH_SECONDS) -> None:
+        self.interval = interval
+        self._next = 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.interval
+        return True

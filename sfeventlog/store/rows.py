@@ -1,0 +1,79 @@
+"""Records to rows and back, shared by the MariaDB and SQLite stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sfeventlog.errors import PermanentError
+from sfeventlog.records import EventRecord
+
+#: Column order of ``events`` rows as written and read.
+EVENT_COLUMNS = (
+    "event_uuid", "event_type", "timestamp", "fqdn", "duration", "message", "extra", "request_id",
+)
+#: Column order of ``event_objects`` rows as written.
+OBJECT_COLUMNS = ("object_type", "object_uuid", "event_uuid", "ordinal")
+
+EventRow = tuple[str, str, float, str, float | None, str, str | None, str | None]
+ObjectRow = tuple[str, str, str, int]
+
+
+def encode_extra(record: EventRecord) -> str | None:
+    """``extra`` as JSON text; None stays NULL so None and {} stay distinct."""
+    if record.extra is None:
+        return None
+    try:
+        return json.dumps(record.extra, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise PermanentError(
+            f"event {record.event_uuid}: extra is not representable as JSON: {exc}"
+        ) from exc
+
+
+def event_row(record: EventRecord) -> EventRow:
+    return (record.event_uuid, record.event_type, record.timestamp, record.fqdn,
+            record.duration, record.message, encode_extra(record), record.request_id)
+
+
+def object_rows(record: EventRecord) -> Iterable[ObjectRow]:
+    for ordinal, (object_type, object_uuid) in enumerate(record.objects):
+        yield (object_type, object_uuid, record.event_uuid, ordinal)
+
+
+def dedupe(records: Sequence[EventRecord]) -> tuple[list[EventRecord], int]:
+    """First copy of each ``event_uuid`` in the batch, and how many copies were dropped."""
+    seen: set[str] = set()
+    unique = []
+    for record in records:
+        if record.event_uuid not in seen:
+            seen.add(record.event_uuid)
+            unique.append(record)
+    return unique, len(records) - len(unique)
+
+
+def group_by_type(records: Sequence[EventRecord]) -> dict[str, list[EventRecord]]:
+    """Records per event type, each in batch order.
+
+    The stores insert one statement per event type so the statement's
+    affected-row count says exactly how many of that type were new.
+    """
+    groups: dict[str, list[EventRecord]] = {}
+    for record in records:
+        groups.setdefault(record.event_type, []).append(record)
+    return groups
+
+
+def record_from_row(row: Sequence[Any], objects: list[tuple[str, str]]) -> EventRecord:
+    """An ``events`` row (``EVENT_COLUMNS`` order) plus its objects, as a record."""
+    extra = row[6]
+    if isinstance(extra, bytes):
+        extra = extra.decode("utf-8")
+    return EventRecord(
+        event_uuid=row[0], event_type=row[1], timestamp=float(row[2]), fqdn=row[3],
+        duration=None if row[4] is None else float(row[4]), message=row[5],
+        extra=None if extra is None else json.loads(extra), request_id=row[7],
+        objects=objects,
+    )

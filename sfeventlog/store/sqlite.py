@@ -1,0 +1,283 @@
+"""The embedded event store: one SQLite file, no server.
+
+For the quick start, single-node development and the demo.  Same schema and
+column limits as MariaDB (see ``sfeventlog.store.schema``), so a record one
+store rejects the other rejects too.
+
+Differences from the MariaDB store, on purpose:
+
+* ``write_batch`` creates the schema in a new file itself (an embedded file
+  has no DBA to run ``migrate`` first); an existing file whose schema is too
+  old still raises ``SchemaError``.  Reads never create anything.
+* ``approx_rows`` is ``max(rowid)``: O(log n), an upper bound after deletes.
+
+Durability: WAL with ``synchronous=FULL``, so a returned ``write_batch``
+survives a power cut, not only a process crash.  Several processes may share
+one file; a writer waits up to ``BUSY_TIMEOUT`` seconds for the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.records import EventRecord
+from sfeventlog.store import metrics
+from sfeventlog.store.base import (
+    READ_LIMIT_DEFAULT,
+    SCHEMA_VERSION,
+    EventStore,
+    SchemaError,
+    WriteResult,
+    clamp_limit,
+)
+from sfeventlog.store.rows import (
+    EVENT_COLUMNS,
+    dedupe,
+    event_row,
+    group_by_type,
+    object_rows,
+    record_from_row,
+)
+from sfeventlog.store.schema import (
+    SQLITE_MIGRATIONS,
+    SQLITE_VERSIONS_TABLE,
+    TABLES,
+    pending_steps,
+    schema_problem,
+)
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BUSY_TIMEOUT = 10.0
+
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (event_uuid) DO NOTHING"
+)
+# ON CONFLICT rather than INSERT OR IGNORE: OR IGNORE would also swallow CHECK
+# failures (over-long fields), silently dropping rows instead of rejecting them.
+_INSERT_OBJECT = (
+    "INSERT INTO event_objects (object_type, object_uuid, event_uuid, ordinal)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+def _classify(exc: sqlite3.Error) -> Exception:
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError):
+        return PermanentError(f"sqlite store rejected the batch: {text}")
+    if isinstance(exc, sqlite3.OperationalError) and "no such table" in text:
+        return SchemaError(text)
+    if isinstance(exc, sqlite3.OperationalError):
+        # Locked, busy, disk full or I/O error: the same batch may go in later.
+        return RetryableError(f"sqlite store unavailable: {text}")
+    metrics.STORE_UNEXPECTED_ERRORS.labels("sqlite", type(exc).__name__).inc()
+    return RetryableError(f"sqlite store: unexpected {type(exc).__name__}: {text}")
+
+
+class SqliteEventStore(EventStore):
+    """An ``EventStore`` in the SQLite file at ``path`` (created on first write).
+
+    Thread-safe: calls are serialised on one connection.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._schema_ok = False
+        self._rows_gauge = metrics.RowsGaugeRefresher()
+
+    def __repr__(self) -> str:
+        return f"SqliteEventStore({str(self.path)!r})"
+
+    # -- connection ------------------------------------------------------
+
+    def _connection(self, create: bool) -> sqlite3.Connection:
+        if self._conn is None:
+            if not create and not self.path.exists():
+                raise SchemaError(
+                    f"sqlite events store {self.path} does not exist; nothing has been"
+                    " written there yet (or run `sfeventlog migrate --sqlite PATH`)"
+                )
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                str(self.path), timeout=BUSY_TIMEOUT, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._conn = conn
+        return self._conn
+
+    def _guarded(self, create: bool, body: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                conn = self._connection(create)
+                return body(conn)
+            except sqlite3.Error as exc:
+                if self._conn is not None and self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise _classify(exc) from exc
+
+    def _versions(self, conn: sqlite3.Connection) -> dict[str, int]:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'"
+        ).fetchone()
+        if not exists:
+            return {}
+        return {name: int(v) for name, v in
+                conn.execute("SELECT table_name, version FROM schema_versions")}
+
+    def _migrate(self, conn: sqlite3.Connection) -> bool:
+        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
+        try:
+            current = self._versions(conn)
+            steps = pending_steps(current)
+            if steps:
+                conn.execute(SQLITE_VERSIONS_TABLE)
+                for version in steps:
+                    for statement in SQLITE_MIGRATIONS[version]:
+                        conn.execute(statement)
+                now = time.time()
+                conn.executemany(
+                    "INSERT INTO schema_versions (table_name, version, updated_at)"
+                    " VALUES (?, ?, ?) ON CONFLICT (table_name) DO UPDATE"
+                    " SET version = excluded.version, updated_at = excluded.updated_at",
+                    [(table, SCHEMA_VERSION, now) for table in TABLES],
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._schema_ok = True
+        return bool(steps)
+
+    def _check_schema(self, conn: sqlite3.Connection, create: bool) -> None:
+        if self._schema_ok:
+            return
+        current = self._versions(conn)
+        if create and not current:
+            self._migrate(conn)  # a new, empty file: see the module docstring
+            return
+        problem = schema_problem(current, f"sqlite events store {self.path}")
+        if problem:
+            raise SchemaError(problem)
+        self._schema_ok = True
+
+    # -- EventStore --------------------------------------------------------
+
+    def migrate(self) -> bool:
+        return self._guarded(True, self._migrate)
+
+    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+        unique, in_batch_duplicates = dedupe(records)
+        groups = group_by_type(unique)
+        event_rows = {t: [event_row(r) for r in rs] for t, rs in groups.items()}
+        objects = [row for r in unique for row in object_rows(r)]
+
+        def body(conn: sqlite3.Connection) -> WriteResult:
+            self._check_schema(conn, create=True)
+            if not unique:
+                return WriteResult(0, in_batch_duplicates, {})
+            inserted_by_type: dict[str, int] = {}
+            conn.execute("BEGIN IMMEDIATE")
+            for event_type, rows in event_rows.items():
+                inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
+            conn.executemany(_INSERT_OBJECT, objects)
+            conn.execute("COMMIT")
+            inserted = sum(inserted_by_type.values())
+            return WriteResult(inserted, len(records) - inserted, inserted_by_type)
+
+        result = self._guarded(True, body)
+        metrics.publish_write(result)
+        if self._rows_gauge.due():
+            self._refresh_rows_gauge()
+        return result
+
+    def get_object_events(
+        self,
+        object_type: str,
+        object_uuid: str,
+        limit: int = READ_LIMIT_DEFAULT,
+        event_type: str | None = None,
+    ) -> list[EventRecord]:
+        columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+        sql = (f"SELECT {columns} FROM event_objects o JOIN events e"
+               " ON e.event_uuid = o.event_uuid"
+               " WHERE o.object_type = ? AND o.object_uuid = ?")
+        args: list[object] = [object_type, object_uuid]
+        if event_type is not None:
+            sql += " AND e.event_type = ?"
+            args.append(event_type)
+        sql += " ORDER BY e.timestamp DESC, e.event_uuid DESC LIMIT ?"
+        args.append(clamp_limit(limit))
+
+        def body(conn: sqlite3.Connection) -> list[EventRecord]:
+            self._check_schema(conn, create=False)
+            rows = conn.execute(sql, args).fetchall()
+            return self._with_objects(conn, rows)
+
+        return self._guarded(False, body)
+
+    def get_events(self, event_uuids: Sequence[str]) -> list[EventRecord]:
+        """The stored records with these uuids (any order); for tests and tools."""
+        uuids = list(dict.fromkeys(event_uuids))
+
+        def body(conn: sqlite3.Connection) -> list[EventRecord]:
+            self._check_schema(conn, create=False)
+            rows = []
+            for start in range(0, len(uuids), 500):
+                chunk = uuids[start:start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows += conn.execute(
+                    f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+                    f" WHERE event_uuid IN ({marks})", chunk).fetchall()
+            return self._with_objects(conn, rows)
+
+        return self._guarded(False, body)
+
+    def _with_objects(self, conn: sqlite3.Connection,
+                      rows: list[tuple[object, ...]]) -> list[EventRecord]:
+        objects: dict[str, list[tuple[str, str]]] = {str(r[0]): [] for r in rows}
+        keys = list(objects)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for object_type, object_uuid, event_uuid in conn.execute(
+                "SELECT object_type, object_uuid, event_uuid FROM event_objects"
+                f" WHERE event_uuid IN ({marks}) ORDER BY event_uuid, ordinal", chunk,
+            ):
+                objects[event_uuid].append((object_type, object_uuid))
+        return [record_from_row(r, objects[str(r[0])]) for r in rows]
+
+    def approx_rows(self) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT max(rowid) FROM events").fetchone()
+            return int(row[0] or 0)
+
+        return self._guarded(False, body)
+
+    def _refresh_rows_gauge(self) -> None:
+        try:
+            metrics.EVENTS_ROWS.set(self.approx_rows())
+        except Exception as exc:  # noqa: BLE001 - a gauge must not fail a write
+            LOG.debug("could not refresh database_events_rows: %s", exc)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._schema_ok = False

@@ -1,0 +1,52 @@
+"""The shared body of the transports that write straight into an EventStore."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from sfeventlog.config import Settings
+from sfeventlog.errors import RetryableError, SfEventlogError, TransportError
+from sfeventlog.records import EventRecord
+from sfeventlog.store.base import EventStore
+from sfeventlog.transport import Transport
+
+
+class StoreTransport(Transport):
+    """Delivers each batch with ``EventStore.write_batch``.
+
+    The store is built lazily by ``make_store`` (no I/O in ``__init__``).
+    Store errors map onto the transport contract: ``RetryableError`` and
+    ``PermanentError`` pass through; a missing or old schema or a refused
+    server become ``RetryableError`` (the spool keeps the events until an
+    operator runs ``sfeventlog migrate`` or fixes the server) with the
+    store's message, which says what to do.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._store: EventStore | None = None
+
+    @abc.abstractmethod
+    def make_store(self) -> EventStore:
+        """Build the store from ``self.settings``; must do no I/O."""
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            self._store = self.make_store()
+        return self._store
+
+    def record_event_batch(self, records: Sequence[EventRecord]) -> None:
+        """Write ``records`` in one store transaction; replays are no-ops."""
+        try:
+            self.store.write_batch(records)
+        except TransportError:
+            raise
+        except SfEventlogError as exc:
+            raise RetryableError(str(exc)) from exc
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
