@@ -130,6 +130,8 @@ class SqliteEventStore(EventStore):
                     except sqlite3.Error:
                         pass
                 raise _classify(exc) from exc
+            except OSError as exc:  # the directory cannot be made or opened
+                raise RetryableError(f"sqlite events store {self.path}: {exc}") from exc
 
     def _versions(self, conn: sqlite3.Connection) -> dict[str, int]:
         exists = conn.execute(
