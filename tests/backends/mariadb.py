@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,7 +12,9 @@ from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.store.mariadb import MariaDBEventStore
 from sfeventlog.testing.backend import make_record
-from tests.servers.mariadb import MariaDBServer, free_port
+
+if TYPE_CHECKING:
+    from tests.servers.mariadb import MariaDBServer
 
 #: The server fixtures (``mariadb_server``, ``mariadb_database``) for the whole suite.
 pytest_plugins = ["tests.servers.mariadb"]
@@ -30,6 +33,8 @@ class MariaDBBackend:
 
     def unreachable_settings(self) -> Settings | None:
         # A port nothing listens on: connection refused at once.
+        from tests.servers.mariadb import free_port
+
         return self.server.settings(self.database, mariadb_port=free_port(),
                                     eventlog_spool_dir=self.tmp_path / "spool")
 
