@@ -25,6 +25,10 @@ COMMAND_MODULES = [
     "sfeventlog.cli.emit",
     "sfeventlog.cli.deadletter",
     "sfeventlog.cli.drain",
+    "sfeventlog.cli.serve",
+    "sfeventlog.cli.legacy_events",
+    "sfeventlog.cli.migrate",
+    "sfeventlog.cli.events",
 ]
 
 
