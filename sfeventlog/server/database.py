@@ -1,5 +1,8 @@
 """The reference sf-database: ``DatabaseService.RecordEventBatch`` over an EventStore.
 
+The store counts inserts and duplicates and refreshes the row gauge
+(``sfeventlog.store.metrics``); this module counts RPCs.
+
 Requests are parsed here (not by grpc), so garbage bytes, unknown enum
 values and missing fields get INVALID_ARGUMENT with a message saying what
 is wrong.  Store outcomes map to ``StatusReply``:
@@ -23,9 +26,9 @@ from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
 from sfeventlog.server.limits import MAX_EVENTS_PER_REQUEST, limit_problems
 from sfeventlog.server.metrics import RECORD_EVENT_BATCH
+from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.server.stores import PerThread
 from sfeventlog.store.base import EventStore
-from sfeventlog.store.metrics import EVENTS_ROWS, RowsGaugeRefresher
 from sfeventlog.wire import database_pb2
 from sfeventlog.wire.database_codec import DecodeError, decode_entry
 
@@ -68,7 +71,6 @@ class DatabaseService:
 
     def __init__(self, store_factory: Callable[[], EventStore]) -> None:
         self._stores: PerThread[EventStore] = PerThread(store_factory, lambda s: s.close())
-        self._rows = RowsGaugeRefresher()
 
     def record_event_batch(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         try:
@@ -84,8 +86,7 @@ class DatabaseService:
             _OUTCOMES["ok"].inc()
             return database_pb2.StatusReply(success=True)
         try:
-            store = self._stores.get()
-            store.write_batch(records)
+            self._stores.get().write_batch(records)
         except PermanentError as exc:
             _OUTCOMES["store_rejected"].inc()
             return database_pb2.StatusReply(success=False, error=f"invalid: {exc}")
@@ -95,16 +96,7 @@ class DatabaseService:
             return database_pb2.StatusReply(
                 success=False, error=f"store unavailable: {type(exc).__name__}: {exc}")
         _OUTCOMES["ok"].inc()
-        self._refresh_rows(store)
         return database_pb2.StatusReply(success=True)
-
-    def _refresh_rows(self, store: EventStore) -> None:
-        if not self._rows.due():
-            return
-        try:
-            EVENTS_ROWS.set(store.approx_rows())
-        except Exception as exc:  # noqa: BLE001 - a gauge must never fail a write
-            LOG.debug("row estimate failed: %s", exc)
 
     def register(self, server: grpc.Server) -> None:
         """Add the handler; requests arrive as bytes so we parse them ourselves."""
@@ -119,3 +111,15 @@ class DatabaseService:
 
     def close(self) -> None:
         self._stores.close_all()
+
+
+def start_database_server(options: ServerOptions,
+                          store_factory: Callable[[], EventStore]) -> RunningServer:
+    """Migrate the store (idempotent), then serve RecordEventBatch over it."""
+    store = store_factory()
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    service = DatabaseService(store_factory)
+    return start_server(options, [SERVICE], service.register, on_stop=service.close)

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 import grpc
@@ -27,6 +28,7 @@ from sfeventlog.server.limits import (
     MAX_OBJECT_UUID,
 )
 from sfeventlog.server.metrics import EVENTLOG_RPC_REQUESTS
+from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.wire import event_pb2
 from sfeventlog.wire.legacy_codec import split_extra
 
@@ -168,3 +170,9 @@ class EventService:
 
     def close(self) -> None:
         self.store.close()
+
+
+def start_legacy_server(options: ServerOptions, directory: Path) -> RunningServer:
+    """Serve EventService over a ``LegacyStore`` in ``directory``."""
+    service = EventService(LegacyStore(directory))
+    return start_server(options, [SERVICE], service.register, on_stop=service.close)

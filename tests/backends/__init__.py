@@ -12,7 +12,7 @@ import os
 import pytest
 
 #: Every backend the matrix knows, in run order.
-BACKEND_NAMES: list[str] = ["null", "sqlite", "mariadb"]
+BACKEND_NAMES: list[str] = ["null", "sqlite", "mariadb", "database", "legacy"]
 
 #: pytest plugin modules providing the ``backend_<name>`` fixtures.
 BACKEND_PLUGINS = [f"tests.backends.{name}" for name in BACKEND_NAMES]

@@ -1,0 +1,126 @@
+"""``sfeventlog serve database|legacy``: run a reference gRPC server.
+
+Prints ``listening on HOST:PORT`` (and ``metrics on URL``) once serving, so
+scripts can use port 0.  SIGTERM/SIGINT: health NOT_SERVING, a grace period
+for in-flight calls, exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sfeventlog.cli.common import UsageError, add_command
+from sfeventlog.config import Settings
+from sfeventlog.server.limits import DEFAULT_MAX_MESSAGE_BYTES
+from sfeventlog.server.runtime import RunningServer, ServerOptions
+from sfeventlog.store.base import EventStore
+
+
+def _common(p: argparse.ArgumentParser, default_port: int) -> None:
+    p.add_argument("--listen", default=f"127.0.0.1:{default_port}", metavar="HOST:PORT",
+                   help=f"address to serve on; port 0 picks a free one (default 127.0.0.1:{default_port})")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                   help="serve Prometheus metrics on this port (0 picks one; default: off)")
+    p.add_argument("--metrics-host", default=None, help="metrics address (default: the --listen host)")
+    p.add_argument("--workers", type=int, default=16, help="RPC worker threads (default 16)")
+    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                   help=f"largest request accepted (default {DEFAULT_MAX_MESSAGE_BYTES})")
+    p.add_argument("--grace", type=float, default=None,
+                   help="seconds in-flight calls get at shutdown (default SHAKENFIST_DATABASE_DRAIN_GRACE)")
+    p.add_argument("--tls-cert", type=Path, help="server certificate (PEM); enables TLS")
+    p.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    p.add_argument("--tls-client-ca", type=Path,
+                   help="CA for client certificates; enables mTLS (clients without one are refused)")
+
+
+def register(sub: Any) -> None:
+    p = add_command(
+        sub, "serve", help="run a reference gRPC server (database or legacy)",
+        examples=[
+            "sfeventlog serve database --listen 127.0.0.1:13005 --metrics-port 13006 --sqlite /tmp/ev.sqlite",
+            "SHAKENFIST_MARIADB_HOST=db1 sfeventlog serve database --listen 0.0.0.0:13005 --metrics-port 13006",
+            "sfeventlog serve legacy --listen 127.0.0.1:13003 --store /tmp/sf-eventlog",
+        ],
+    )
+    kinds = p.add_subparsers(dest="server", metavar="SERVER", required=True)
+    db = add_command(
+        kinds, "database", help="sf-database: DatabaseService.RecordEventBatch into a store",
+        description="sf-database: RecordEventBatch into MariaDB (SHAKENFIST_MARIADB_*)"
+        " or, with --sqlite, into a local SQLite store.",
+        examples=[
+            "sfeventlog serve database --listen 127.0.0.1:13005 --metrics-port 13006 --sqlite /tmp/ev.sqlite",
+            "sfeventlog serve database --listen 0.0.0.0:13005 --tls-cert s.pem --tls-key s.key --tls-client-ca ca.pem",
+        ],
+    )
+    _common(db, 13005)
+    db.add_argument("--sqlite", type=Path, metavar="PATH",
+                    help="store in this SQLite file instead of MariaDB")
+    db.set_defaults(func=run_database)
+    legacy = add_command(
+        kinds, "legacy", help="reference sf-eventlog: EventService into its own SQLite store",
+        examples=[
+            "sfeventlog serve legacy --listen 127.0.0.1:13003 --store /tmp/sf-eventlog --metrics-port 0",
+            "sfeventlog legacy-events --store /tmp/sf-eventlog --json",
+        ],
+    )
+    _common(legacy, 13003)
+    legacy.add_argument("--store", type=Path, required=True, metavar="DIR",
+                        help="directory of the legacy store (created if missing)")
+    legacy.set_defaults(func=run_legacy)
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> ServerOptions:
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if args.max_message_bytes < 1024:
+        raise UsageError("--max-message-bytes must be >= 1024")
+    return ServerOptions(
+        listen=args.listen, workers=args.workers, max_message_bytes=args.max_message_bytes,
+        grace=settings.database_drain_grace if args.grace is None else args.grace,
+        metrics_host=args.metrics_host, metrics_port=args.metrics_port,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+    )
+
+
+def store_factory(settings: Settings, sqlite: Path | None) -> Callable[[], EventStore]:
+    """A zero-argument callable making one store: SQLite at ``sqlite``, else MariaDB."""
+    if sqlite is not None:
+        from sfeventlog.store.sqlite import SqliteEventStore
+
+        def make_sqlite() -> EventStore:
+            return SqliteEventStore(sqlite)
+
+        return make_sqlite
+    from sfeventlog.store.mariadb import MariaDBEventStore
+
+    def make_mariadb() -> EventStore:
+        return MariaDBEventStore(settings)
+
+    return make_mariadb
+
+
+def _announce_and_wait(running: RunningServer) -> int:
+    print(f"listening on {running.target}", flush=True)
+    if running.metrics_port is not None:
+        print(f"metrics on http://{running.host}:{running.metrics_port}/metrics", flush=True)
+    running.wait_for_signal()
+    print("stopped", flush=True)
+    return 0
+
+
+def run_database(args: argparse.Namespace) -> int:
+    from sfeventlog.server.database import start_database_server
+
+    settings = Settings()
+    options = _options(args, settings)
+    return _announce_and_wait(start_database_server(options, store_factory(settings, args.sqlite)))
+
+
+def run_legacy(args: argparse.Namespace) -> int:
+    from sfeventlog.server.legacy import start_legacy_server
+
+    settings = Settings()
+    return _announce_and_wait(start_legacy_server(_options(args, settings), args.store))

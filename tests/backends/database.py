@@ -1,0 +1,86 @@
+"""The ``database`` backend: a reference sf-database process over the suite's MariaDB.
+
+Reads go straight to MariaDB (through the ``mariadb`` backend's helpers), so
+what the contract kit checks is what the server really stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from sfeventlog.config import Settings
+from sfeventlog.records import EventRecord
+from sfeventlog.testing.backend import make_record
+from tests.backends.mariadb import MariaDBBackend
+from tests.servers.mariadb import MariaDBServer, free_port
+from tests.servers.reference import ServerProcess
+
+
+def mariadb_env(server: MariaDBServer, database: str) -> dict[str, str]:
+    """The environment that points ``sfeventlog serve database`` at ``database``."""
+    settings = server.settings(database)
+    env = dict(os.environ)
+    env.update({
+        "SHAKENFIST_MARIADB_HOST": settings.mariadb_host,
+        "SHAKENFIST_MARIADB_PORT": str(settings.mariadb_port),
+        "SHAKENFIST_MARIADB_USER": settings.mariadb_user,
+        "SHAKENFIST_MARIADB_PASSWORD": settings.mariadb_password.get_secret_value(),
+        "SHAKENFIST_MARIADB_DATABASE": database,
+    })
+    return env
+
+
+def start_database_server(mariadb: MariaDBServer, database: str, tmp_path: Path,
+                          *extra_args: str) -> ServerProcess:
+    return ServerProcess("database", ["--grace", "2", *extra_args],
+                         env=mariadb_env(mariadb, database),
+                         log_path=tmp_path / "database-server.log").start()
+
+
+class DatabaseBackend:
+    name = "database"
+
+    def __init__(self, server: ServerProcess, store: MariaDBBackend, tmp_path: Path) -> None:
+        self.server = server
+        self.store = store
+        self.tmp_path = tmp_path
+
+    def settings(self) -> Settings:
+        return Settings(eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
+                        mariadb_gateway_port=self.server.port, mariadb_gateway_timeout=30.0,
+                        eventlog_spool_dir=self.tmp_path / "spool")
+
+    def unreachable_settings(self) -> Settings | None:
+        return self.settings().model_copy(update={"mariadb_gateway_port": free_port()})
+
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
+        return self.store.read_back(event_uuids)
+
+    def count_stored(self, event_uuids: Sequence[str]) -> int:
+        return self.store.count_stored(event_uuids)
+
+    def rejected_record(self) -> EventRecord | None:
+        # Longer than the events.event_type column: INVALID_ARGUMENT.
+        return make_record(event_type="x" * 33)
+
+
+@pytest.fixture
+def database_server(mariadb_server: MariaDBServer, mariadb_database: str,
+                    tmp_path: Path) -> Iterator[ServerProcess]:
+    """A reference sf-database process writing to this test's MariaDB database."""
+    server = start_database_server(mariadb_server, mariadb_database, tmp_path)
+    try:
+        yield server
+    finally:
+        server.terminate()
+
+
+@pytest.fixture
+def backend_database(database_server: ServerProcess, mariadb_server: MariaDBServer,
+                     mariadb_database: str, tmp_path: Path) -> DatabaseBackend:
+    return DatabaseBackend(database_server,
+                           MariaDBBackend(mariadb_server, mariadb_database, tmp_path), tmp_path)
