@@ -45,7 +45,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         cmd = [*SFEVENTLOG, "serve", self.kind, "--listen", "127.0.0.1:0",
                "--metrics-port", "0", *self.args]
-        stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
             text=True, env=self.env,
@@ -82,7 +82,7 @@ class ServerProcess:
     def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
         """One sample scraped over HTTP from the server's metrics endpoint (0 if absent)."""
         assert self.metrics_url is not None
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:
             text = response.read().decode()
         return sample(text, name, labels)
 
