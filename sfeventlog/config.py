@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     eventlog_spool_dir: Path = Path("/srv/shakenfist/spool/eventlog")
     eventlog_spool_high_water_mark: int = Field(default=100_000, ge=1)
     eventlog_spool_durability: Literal["normal", "full"] = "normal"
-    node_name: str = Field(default_factory=socket.getfqdn)
+    node_name: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from sfeventlog.ids import uuid7
 from sfeventlog.records import EventRecord
+from sfeventlog.store.schema import LIMITS
 
 LEGACY_REQUEST_ID_KEY = "request-id"
 
@@ -25,12 +26,34 @@ LEGACY_REQUEST_ID_KEY = "request-id"
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
-def _check_str(name: str, value: object, *, allow_empty: bool = False) -> str:
+def _check_text(name: str, value: str) -> None:
+    # Lone surrogates cannot be stored as UTF-8 anywhere downstream.
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
+
+
+def _check_str(name: str, value: object, *, allow_empty: bool = False,
+               limit: int | None = None) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a str, got {type(value).__name__}")
     if not allow_empty and not value:
         raise ValueError(f"{name} must be a non-empty string")
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"{name} is {len(value)} characters; the store allows {limit}")
+    _check_text(name, value)
     return value
+
+
+def _check_message(value: object) -> str:
+    message = _check_str("message", value, allow_empty=True)
+    limit = LIMITS["message_bytes"]
+    # A str of at most limit // 4 characters cannot exceed limit bytes.
+    if len(message) > limit // 4 and len(message.encode("utf-8")) > limit:
+        raise ValueError(f"message is over {limit} bytes of UTF-8; the store allows {limit}")
+    return message
 
 
 def _check_number(name: str, value: object) -> float:
@@ -55,10 +78,27 @@ def _check_objects(objects: object) -> list[list[str]]:
             raise ValueError(f"objects[{index}] object_type must be a non-empty str")
         if not isinstance(object_uuid, str) or not object_uuid:
             raise ValueError(f"objects[{index}] object_uuid must be a non-empty str")
+        _check_str(f"objects[{index}] object_type", object_type, limit=LIMITS["object_type"])
+        _check_str(f"objects[{index}] object_uuid", object_uuid, limit=LIMITS["object_uuid"])
         out.append([object_type, object_uuid])
     if not out:
         raise ValueError("objects must name at least one (object_type, object_uuid) pair")
     return out
+
+
+def _check_json_keys(value: object, where: str) -> None:
+    """JSON would silently turn non-str keys into strings; refuse them instead."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} keys must be str, got {key!r}")
+            _check_text(f"{where} key {key[:40]!r}", key)
+            _check_json_keys(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_keys(item, f"{where}[{index}]")
+    elif isinstance(value, str):
+        _check_text(where, value)
 
 
 def _encode_extra(extra: object) -> str | None:
@@ -66,6 +106,7 @@ def _encode_extra(extra: object) -> str | None:
         return None
     if not isinstance(extra, Mapping):
         raise ValueError(f"extra must be a mapping or None, got {type(extra).__name__}")
+    _check_json_keys(extra, "extra")
     try:
         return _ENCODER.encode(dict(extra))
     except (TypeError, ValueError) as exc:
@@ -89,10 +130,10 @@ def build_payload(
     """
     payload: dict[str, Any] = {
         "event_uuid": uuid7(),
-        "event_type": _check_str("event_type", event_type),
+        "event_type": _check_str("event_type", event_type, limit=LIMITS["event_type"]),
         "fqdn": fqdn,
         "duration": None if duration is None else _check_number("duration", duration),
-        "message": _check_str("message", message, allow_empty=True),
+        "message": _check_message(message),
         "extra": None,
         "request_id": None,
         "timestamp": time.time() if timestamp is None else _check_number("timestamp", timestamp),
@@ -106,7 +147,8 @@ def build_payload(
             request_id = lifted
     payload["extra"] = _encode_extra(extra)
     if request_id is not None:
-        payload["request_id"] = _check_str("request_id", request_id) or None
+        payload["request_id"] = _check_str("request_id", request_id,
+                                           limit=LIMITS["request_id"]) or None
     return payload
 
 

@@ -101,6 +101,15 @@ def test_multi_object_event_keeps_every_object() -> None:
         ({"message": b"bytes"}, "message must be a str"),
         ({"message": None}, "message must be a str"),
         ({"request_id": 12}, "request_id must be a str"),
+        ({"event_type": "x" * 33}, "event_type is 33 characters; the store allows 32"),
+        ({"objects": [("t" * 33, "u")]}, "object_type is 33 characters"),
+        ({"objects": [("instance", "u" * 37)]}, "object_uuid is 37 characters"),
+        ({"request_id": "r" * 65}, "request_id is 65 characters"),
+        ({"message": "\u00e9" * 40000}, "message is over 65535 bytes"),
+        ({"message": "bad \ud800 surrogate"}, "lone surrogate"),
+        ({"extra": {1: "int key"}}, "extra keys must be str"),
+        ({"extra": {"deep": [{"x": {2: 3}}]}}, "keys must be str"),
+        ({"extra": {"s": "\udfff"}}, "lone surrogate"),
     ],
 )
 def test_bad_input_raises_value_error_and_writes_nothing(
