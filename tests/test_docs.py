@@ -1,0 +1,69 @@
+"""The operator docs cover every configuration key and every metric."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from sfeventlog.config import ENV_PREFIX, Settings
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def _table_rows(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.startswith("| `")]
+
+
+def _documented_default(field: str) -> str | None:
+    """The default as the docs print it, for fields with a plain default."""
+    info = Settings.model_fields[field]
+    if info.default_factory is not None:
+        return None
+    default = info.default
+    if default is None:
+        return "unset"
+    if isinstance(default, (str, int, float, Path)) and str(default) != "":
+        return f"`{default}`"
+    return None
+
+
+@pytest.mark.parametrize("field", sorted(Settings.model_fields))
+def test_every_setting_is_in_the_configuration_reference(field: str) -> None:
+    env = ENV_PREFIX + field.upper()
+    rows = [r for r in _table_rows(DOCS / "configuration.md") if r.startswith(f"| `{field}` |")]
+    assert len(rows) == 1, f"docs/configuration.md needs one table row for {field}"
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] == f"`{env}`", f"{field}: env name should be {env}"
+    expected = _documented_default(field)
+    if expected is not None:
+        assert cells[2] == expected, f"{field}: default is {expected}, docs say {cells[2]}"
+    assert len(cells[3]) > 10, f"{field}: say what it means"
+
+
+def _exported_families() -> dict[str, str]:
+    for package_name in ("sfeventlog", "sfeventlog_transports"):
+        package = importlib.import_module(package_name)
+        for module in pkgutil.walk_packages(package.__path__, package_name + "."):
+            importlib.import_module(module.name)
+    found = {}
+    for metric in REGISTRY.collect():
+        if re.match(r"(eventlog|database)_", metric.name):
+            name = metric.name + ("_total" if metric.type == "counter" else "")
+            found[name] = metric.type
+    return found
+
+
+def test_every_metric_is_in_the_metrics_reference() -> None:
+    rows = {r.split("`")[1]: r for r in _table_rows(DOCS / "metrics.md")}
+    exported = _exported_families()
+    missing = sorted(set(exported) - set(rows))
+    assert not missing, f"docs/metrics.md lacks: {missing}"
+    stale = sorted(set(rows) - set(exported))
+    assert not stale, f"docs/metrics.md documents metrics the code lacks: {stale}"
+    for name, kind in exported.items():
+        assert f"| {kind} |" in rows[name], f"{name} is a {kind}"
