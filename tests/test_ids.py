@@ -24,3 +24,24 @@ def test_uuid7_embeds_the_current_time() -> None:
     before = time.time()
     value = uuid7()
     assert abs(uuid7_time(value) - before) < 5.0
+
+
+def test_forked_processes_do_not_repeat_each_other() -> None:
+    import os
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.write(write_fd, "\n".join(uuid7() for _ in range(2000)).encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    mine = {uuid7() for _ in range(2000)}
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.waitpid(pid, 0)
+    theirs = set(b"".join(chunks).decode().split("\n"))
+    assert len(theirs) == 2000
+    assert not mine & theirs
