@@ -35,8 +35,8 @@ EVENT_PATHS = {m: f"/shakenfist.protos.EventService/{m}"
 
 def call_raw(target: str, path: str, body: bytes) -> bytes:
     with grpc.insecure_channel(target) as channel:
-        reply: bytes = channel.unary_unary(path)(body, timeout=10)
-        return reply
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(path)
+        return call(body, timeout=10)
 
 
 # -- forward: upstream bytes into our servers ---------------------------------
