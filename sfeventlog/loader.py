@@ -48,12 +48,12 @@ def installed_transports() -> list[InstalledTransport]:
 def _unknown_name_error(name: str) -> TransportLoadError:
     names = [t.name for t in installed_transports()]
     if name in names:
-        # importlib.metadata sees it but stevedore does not: its on-disk
-        # entry-point cache predates the install.
+        # importlib.metadata sees it but stevedore does not: stevedore caches
+        # entry points per process and on disk, and the install came later.
         return TransportLoadError(
-            f"transport {name!r} is installed but stevedore's entry-point cache is stale;"
-            " remove ~/.cache/python-entrypoints (or $XDG_CACHE_HOME/python-entrypoints)"
-            " and retry"
+            f"transport {name!r} was installed after this process first listed transports"
+            " (stevedore caches entry points); restart the process, and if that is not"
+            " enough remove ~/.cache/python-entrypoints"
         )
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stevedore.extension import ExtensionManager
 
 from sfeventlog.config import Settings
 from sfeventlog.errors import TransportLoadError
@@ -58,6 +59,9 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         brokenplugin = {MODULE}_broken:CurrentTransport
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
+    # stevedore caches each group's entry points for the life of the
+    # process; an earlier test's load would hide this distribution.
+    monkeypatch.setattr(ExtensionManager, "ENTRY_POINT_CACHE", {})
     yield tmp_path
     for name in (MODULE, f"{MODULE}_broken"):
         sys.modules.pop(name, None)
