@@ -16,6 +16,11 @@ EVENT_COLUMNS = (
 #: Column order of ``event_objects`` rows as written.
 OBJECT_COLUMNS = ("object_type", "object_uuid", "event_uuid", "ordinal")
 
+# Built once: json.dumps with options builds a new encoder per call.
+# ensure_ascii=False keeps 4-byte characters as themselves (utf8mb4 columns);
+# allow_nan=False because NaN is not JSON and MariaDB's JSON check rejects it.
+_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
 EventRow = tuple[str, str, float, str, float | None, str, str | None, str | None]
 ObjectRow = tuple[str, str, str, int]
 
@@ -25,8 +30,7 @@ def encode_extra(record: EventRecord) -> str | None:
     if record.extra is None:
         return None
     try:
-        return json.dumps(record.extra, ensure_ascii=False, allow_nan=False,
-                          separators=(",", ":"))
+        return _JSON.encode(record.extra)
     except (TypeError, ValueError) as exc:
         raise PermanentError(
             f"event {record.event_uuid}: extra is not representable as JSON: {exc}"
