@@ -31,7 +31,7 @@ import pymysql
 import pymysql.cursors
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.errors import PermanentError, RetryableError, SfEventlogError
 from sfeventlog.records import EventRecord
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
@@ -166,9 +166,17 @@ class MariaDBEventStore(EventStore):
                         LOG.info("%s: connection lost (%s); reconnecting", self.where, exc)
                         continue  # a stale connection, not an outage: try a new one
                     raise self._translate(exc, kind, known) from exc
-                except BaseException:
-                    self._rollback()
+                except SfEventlogError:
+                    self._rollback()  # our own checks (schema, server): connection is fine
                     raise
+                except Exception as exc:
+                    # PyMySQL can leak non-MySQL errors from a half-broken
+                    # connection; never reuse it, and let the batch be retried.
+                    self._drop_connection()
+                    metrics.STORE_UNEXPECTED_ERRORS.labels("mariadb", type(exc).__name__).inc()
+                    raise RetryableError(
+                        f"{self.where}: unexpected {type(exc).__name__}: {exc}"
+                    ) from exc
             raise AssertionError("unreachable")
 
     def _rollback(self) -> None:
