@@ -67,3 +67,29 @@ def test_every_metric_is_in_the_metrics_reference() -> None:
     assert not stale, f"docs/metrics.md documents metrics the code lacks: {stale}"
     for name, kind in exported.items():
         assert f"| {kind} |" in rows[name], f"{name} is a {kind}"
+
+
+def _module_paths() -> set[str]:
+    root = DOCS.parent
+    found = set()
+    for package in ("sfeventlog", "sfeventlog_transports"):
+        for path in (root / package).rglob("*.py"):
+            rel = path.relative_to(root / package).as_posix()
+            if path.name != "__init__.py" and "_pb2" not in path.name:
+                found.add(rel)
+    return found
+
+
+def test_architecture_page_names_only_modules_that_exist() -> None:
+    text = (DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"\*\*`([a-z_/]+\.py)`\*\*", text))
+    assert named, "no module paragraphs found"
+    stale = sorted(named - _module_paths())
+    assert not stale, f"docs/architecture.md describes modules that do not exist: {stale}"
+
+
+def test_architecture_page_has_a_paragraph_per_module() -> None:
+    text = (DOCS / "architecture.md").read_text()
+    named = set(re.findall(r"\*\*`([a-z_/]+\.py)`\*\*", text))
+    missing = sorted(_module_paths() - named)
+    assert not missing, f"docs/architecture.md lacks a paragraph for: {missing}"
