@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "sfeventlog.cli.drain",
     "sfeventlog.cli.serve",
     "sfeventlog.cli.legacy_events",
+    "sfeventlog.cli.demo",
     "sfeventlog.cli.migrate",
     "sfeventlog.cli.events",
 ]
