@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from prometheus_client import start_http_server
 
 import sfeventlog
-from sfeventlog import drainer
+from sfeventlog import drainer, metrics
 
 _say_lock = threading.Lock()
 
@@ -59,6 +59,8 @@ def main() -> int:
     p.add_argument("--kill-after-commit", type=int, default=0)
     p.add_argument("--drain-timeout", type=float, default=60.0)
     p.add_argument("--prefix", default="e")
+    p.add_argument("--linger", type=float, default=0.0,
+                   help="seconds to keep running (and serving metrics) after emitting")
     args = p.parse_args()
     if args.kill_after_commit:
         _kill_after_commit(args.kill_after_commit)
@@ -78,8 +80,11 @@ def main() -> int:
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
     say(f"emitted {accepted}")
+    time.sleep(args.linger)
     drained = sfeventlog.stop(drain_timeout=args.drain_timeout)
-    say(f"done accepted={accepted} drained={drained}")
+    failed = sum(s.value for metric in metrics.DRAIN_BATCHES.collect() for s in metric.samples
+                 if s.name.endswith("_total") and s.labels.get("outcome") != "ok")
+    say(f"done accepted={accepted} drained={drained} failed_batches={int(failed)}")
     return 0 if drained else 1
 
 

@@ -48,7 +48,7 @@ def _killed_writer(spool_dir: Path, n: int) -> Path:
 def _closed_spool(spool_dir: Path, n: int, name: str = "victim") -> Path:
     prepare_spool_dir(spool_dir)
     spool = Spool(spool_path(spool_dir, name, 99999))
-    spool.insert_raw((('{"n": %d}' % i).encode(), 1.0) for i in range(n))
+    spool.insert_raw((json.dumps({"n": i}).encode(), 1.0) for i in range(n))
     spool._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     path = spool.path
     spool.close()
