@@ -23,6 +23,12 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 def limit_problems(record: EventRecord) -> list[str]:
     """Fields of ``record`` too long for the store's columns, as messages."""
+    if (len(record.event_uuid) <= MAX_EVENT_UUID and len(record.event_type) <= MAX_EVENT_TYPE
+            and len(record.fqdn) <= MAX_FQDN
+            and (record.request_id is None or len(record.request_id) <= MAX_REQUEST_ID)
+            and all(len(t) <= MAX_OBJECT_TYPE and len(u) <= MAX_OBJECT_UUID
+                    for t, u in record.objects)):
+        return []  # the common case, without building messages
     problems: list[str] = []
 
     def check(name: str, value: str | None, limit: int) -> None:

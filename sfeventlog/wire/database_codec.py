@@ -21,19 +21,23 @@ class DecodeError(ValueError):
     """A request field cannot become an EventRecord; the message says which."""
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def encode_record(record: EventRecord) -> database_pb2.EventBatchEntry:
+    duration = record.duration
     entry = database_pb2.EventBatchEntry(
         event_uuid=record.event_uuid,
         event_type=record.event_type,
         timestamp=record.timestamp,
         fqdn=record.fqdn,
         message=record.message,
-        extra_json="" if record.extra is None else json.dumps(record.extra, separators=(",", ":")),
+        extra_json="" if record.extra is None else _dumps(record.extra),
         request_id=record.request_id or "",
+        duration=0.0 if duration is None else duration,
+        has_duration=duration is not None,
     )
-    if record.duration is not None:
-        entry.duration = record.duration
-        entry.has_duration = True
     for object_type, object_uuid in record.objects:
         number = NUMBER_BY_NAME.get(object_type)
         if number is None:
@@ -89,3 +93,4 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str) -> EventRecord
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise DecodeError(f"{where}: {problems}") from None
+
