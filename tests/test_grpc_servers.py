@@ -97,6 +97,8 @@ BAD_DATABASE_REQUESTS = {
                                 "unknown ObjectType value 0"),
     "extra not JSON": (entry(extra=raw.string(7, "{nope")), "extra_json"),
     "extra not an object": (entry(extra=raw.string(7, "[1]")), "extra_json"),
+    "extra nested too deeply": (entry(extra=raw.string(7, "[" * 20000 + "]" * 20000)),
+                                "extra_json"),
     "NaN timestamp": (entry(timestamp=raw.double(3, float("nan"))), "timestamp"),
     "over-long object uuid": (entry(objects=raw.message(9, raw.uint(1, 5) + raw.string(2, "u" * 37))),
                               "object_uuid"),
@@ -145,6 +147,8 @@ BAD_LEGACY_REQUESTS = {
     "missing event_type": ("RecordMultiEventBatch", raw.message(1, multi(event_type=b"")),
                            "events[0].event_type: missing"),
     "extra not JSON": ("RecordMultiEvent", multi(extra=raw.string(6, "{nope")), "extra"),
+    "extra nested too deeply": ("RecordMultiEvent",
+                                multi(extra=raw.string(6, "[" * 20000 + "]" * 20000)), "extra"),
 }
 
 

@@ -78,7 +78,7 @@ def _rows(request: _Multi, objects: list[tuple[str, str]], duration: float | Non
                                f" {MAX_OBJECT_TYPE}/{MAX_OBJECT_UUID} character limit")
     try:
         split_extra(request.extra)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise InvalidEvent(f"{where}.extra: {exc}") from None
     if duration is not None and not math.isfinite(duration):
         raise InvalidEvent(f"{where}.duration: must be finite")

@@ -71,7 +71,7 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str) -> EventRecord
     if entry.extra_json:
         try:
             extra = json.loads(entry.extra_json)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
             raise DecodeError(f"{where}.extra_json: not valid JSON ({exc})") from None
         if not isinstance(extra, dict):
             raise DecodeError(f"{where}.extra_json: must be a JSON object")
