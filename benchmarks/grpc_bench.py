@@ -10,7 +10,10 @@ the same number of events go to MariaDB (or the legacy store) four ways:
 * database - spool -> drainer -> ``database`` transport -> ``sfeventlog serve
              database`` (a separate process) -> MariaDB;
 * legacy   - spool -> drainer -> ``legacy`` transport -> ``sfeventlog serve
-             legacy`` (a separate process) -> its SQLite store.
+             legacy`` (a separate process) -> its SQLite store;
+* mariadb-send / database-send - the same transports' ``record_event_batch``
+             called directly with pre-built records (no spool, no drainer):
+             what the transport path costs without the core's drain work.
 
 The drain methods start from a spool file already holding the events and
 stop when it is empty: dequeue, parse, send, delete, all timed.  MariaDB is
@@ -115,6 +118,24 @@ class DrainWriter:
         self.transport.close()
 
 
+class SendWriter:
+    """``record_event_batch`` with pre-built records: the transport alone."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        self.name = f"{name}-send"
+        self.transport: Transport = load_transport(settings)
+
+    def run(self, records: list[EventRecord], _tmp: Path) -> float:
+        chunks = [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
+        started = time.perf_counter()
+        for chunk in chunks:
+            self.transport.record_event_batch(chunk)
+        return len(records) / (time.perf_counter() - started)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
 def count_rows(settings: Settings) -> int:
     conn = connect(settings)
     with conn.cursor() as cur:
@@ -156,15 +177,19 @@ def main() -> int:
             log_path=tmp / "legacy-server.log").start()
         spool_dir = tmp / "spool"
         spool_dir.mkdir()
+        mariadb_settings = mariadb_db.model_copy(update={"eventlog_transport": "mariadb"})
+        database_settings = Settings(
+            eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
+            mariadb_gateway_port=database_server.port, eventlog_spool_dir=spool_dir)
         writers: list[Any] = [
             RawWriter(raw_db),
-            DrainWriter("mariadb", mariadb_db.model_copy(update={"eventlog_transport": "mariadb"})),
-            DrainWriter("database", Settings(
-                eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
-                mariadb_gateway_port=database_server.port, eventlog_spool_dir=spool_dir)),
+            DrainWriter("mariadb", mariadb_settings),
+            DrainWriter("database", database_settings),
             DrainWriter("legacy", Settings(
                 eventlog_transport="legacy", eventlog_node_ip="127.0.0.1",
                 eventlog_api_port=legacy_server.port, eventlog_spool_dir=spool_dir)),
+            SendWriter("mariadb", mariadb_settings),
+            SendWriter("database", database_settings),
         ]
         try:
             for w in writers:  # warm-up: connections, schema checks, first pages
@@ -181,16 +206,19 @@ def main() -> int:
                 w.close()
             database_server.terminate()
             legacy_server.terminate()
-        expected = (args.rounds * (args.events // BATCH) + 5) * BATCH
+        # Drain and send runs share each database.
+        expected = 2 * (args.rounds * (args.events // BATCH) + 5) * BATCH
         for name, db in (("mariadb", mariadb_db), ("database", database_db)):
             stored = count_rows(db)
             assert stored == expected, f"{name}: {stored} rows, expected {expected}"
     raw = statistics.median(rates["raw"])
-    print(f"\n{'method':<10} {'events/s (median)':>18} {'min':>9} {'max':>9} {'vs raw':>8}")
+    print(f"\n{'method':<14} {'events/s (median)':>18} {'min':>9} {'max':>9} {'vs raw':>8}")
     for name, values in rates.items():
         med = statistics.median(values)
-        print(f"{name:<10} {med:>18,.0f} {min(values):>9,.0f} {max(values):>9,.0f}"
+        print(f"{name:<14} {med:>18,.0f} {min(values):>9,.0f} {max(values):>9,.0f}"
               f" {med / raw:>8.0%}")
+    ratio = statistics.median(rates["database"]) / statistics.median(rates["mariadb"])
+    print(f"\ndatabase drain / mariadb drain: {ratio:.0%}")
     print(f"\n# {args.rounds} rounds x {args.events:,} events per method, batches of {BATCH};"
           " drain methods start from a full spool; every MariaDB row count checked")
     return 0
