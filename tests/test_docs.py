@@ -45,16 +45,20 @@ def test_every_setting_is_in_the_configuration_reference(field: str) -> None:
     assert len(cells[3]) > 10, f"{field}: say what it means"
 
 
-def _exported_families() -> dict[str, str]:
+def _exported_families() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Our metric names (as scraped) -> (type, label names)."""
     for package_name in ("sfeventlog", "sfeventlog_transports"):
         package = importlib.import_module(package_name)
         for module in pkgutil.walk_packages(package.__path__, package_name + "."):
             importlib.import_module(module.name)
     found = {}
-    for metric in REGISTRY.collect():
-        if re.match(r"(eventlog|database)_", metric.name):
-            name = metric.name + ("_total" if metric.type == "counter" else "")
-            found[name] = metric.type
+    # prometheus_client keeps no public map from collector to label names.
+    for collector in REGISTRY._collector_to_names:
+        name = getattr(collector, "_name", "")
+        kind = getattr(collector, "_type", "")
+        if re.match(r"(eventlog|database)_", name):
+            scraped = name + ("_total" if kind == "counter" else "")
+            found[scraped] = (kind, tuple(getattr(collector, "_labelnames", ())))
     return found
 
 
@@ -65,8 +69,13 @@ def test_every_metric_is_in_the_metrics_reference() -> None:
     assert not missing, f"docs/metrics.md lacks: {missing}"
     stale = sorted(set(rows) - set(exported))
     assert not stale, f"docs/metrics.md documents metrics the code lacks: {stale}"
-    for name, kind in exported.items():
-        assert f"| {kind} |" in rows[name], f"{name} is a {kind}"
+    for name, (kind, labels) in exported.items():
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert cells[1] == kind, f"{name} is a {kind}, docs say {cells[1]}"
+        # Labels are separated by ";", each optionally followed by ": values".
+        documented = {m.group(1) for part in cells[2].split(";")
+                      if (m := re.match(r"\s*`([a-z_]+)`", part))}
+        assert documented == set(labels), f"{name} has labels {labels}, docs say {cells[2]!r}"
 
 
 def _module_paths() -> set[str]:
