@@ -73,6 +73,9 @@ def register(sub: Any) -> None:
 
 
 def _options(args: argparse.Namespace, settings: Settings) -> ServerOptions:
+    host, sep, port = args.listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UsageError(f"--listen must be HOST:PORT, got {args.listen!r}")
     if args.workers < 1:
         raise UsageError("--workers must be >= 1")
     if args.max_message_bytes < 1024:
