@@ -56,7 +56,7 @@ def parse_request(data: bytes) -> list[EventRecord]:
     records: list[EventRecord] = []
     for i, entry in enumerate(request.events):
         try:
-            record = decode_entry(entry, f"events[{i}]")
+            record = decode_entry(entry, i)
         except DecodeError as exc:
             raise InvalidRequest(str(exc)) from None
         problems = limit_problems(record)

@@ -52,19 +52,22 @@ def encode_batch(records: Sequence[EventRecord]) -> database_pb2.RecordEventBatc
     return database_pb2.RecordEventBatchRequest(events=[encode_record(r) for r in records])
 
 
-def _object_type(obj: database_pb2.EventBatchObject, where: str) -> str:
-    if obj.object_type_name:
-        return obj.object_type_name
-    number = int(obj.object_type)
-    name = NAME_BY_NUMBER.get(number)
-    if name is None:
-        raise DecodeError(f"{where}.object_type: unknown ObjectType value {number}"
-                          " (and no object_type_name)")
-    return name
+def _unknown_type(entry: database_pb2.EventBatchEntry, where: str) -> DecodeError:
+    for i, obj in enumerate(entry.objects):
+        if not obj.object_type_name and int(obj.object_type) not in NAME_BY_NUMBER:
+            return DecodeError(f"{where}.objects[{i}].object_type: unknown ObjectType value"
+                               f" {int(obj.object_type)} (and no object_type_name)")
+    return DecodeError(f"{where}.objects: unknown object type")
 
 
-def decode_entry(entry: database_pb2.EventBatchEntry, where: str) -> EventRecord:
-    """Raise ``DecodeError`` naming the field (``where`` prefixes it)."""
+def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> EventRecord:
+    """Raise ``DecodeError`` naming the field.
+
+    ``where`` prefixes messages; an int ``i`` means ``events[i]`` (formatted
+    only on error: this is the server's hot path).
+    """
+    if isinstance(where, int):
+        where = f"events[{where}]"
     if not entry.event_uuid:
         raise DecodeError(f"{where}.event_uuid: missing")
     extra = None
@@ -75,10 +78,11 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str) -> EventRecord
             raise DecodeError(f"{where}.extra_json: not valid JSON ({exc})") from None
         if not isinstance(extra, dict):
             raise DecodeError(f"{where}.extra_json: must be a JSON object")
-    objects = [
-        (_object_type(obj, f"{where}.objects[{i}]"), obj.object_uuid)
-        for i, obj in enumerate(entry.objects)
-    ]
+    names = NAME_BY_NUMBER
+    objects = [(obj.object_type_name or names.get(obj.object_type, ""), obj.object_uuid)
+               for obj in entry.objects]
+    if not all(t for t, _ in objects):
+        raise _unknown_type(entry, where)
     # Upstream peers never set has_duration: their 0 means "absent".
     duration = entry.duration if entry.has_duration else (entry.duration or None)
     try:
