@@ -135,3 +135,25 @@ def test_drain_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, out + err
     assert "spool drained" in out
+
+
+def test_transports_check_probes_each_store(tmp_path: Path) -> None:
+    from tests.servers.mariadb import free_port
+
+    env = {"SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",
+           "SHAKENFIST_EVENTLOG_SQLITE_PATH": str(tmp_path / "events.sqlite"),
+           "SHAKENFIST_MARIADB_HOST": "127.0.0.1",
+           "SHAKENFIST_MARIADB_PORT": str(free_port()),
+           "SHAKENFIST_MARIADB_GATEWAY_HOSTS": "127.0.0.1",
+           "SHAKENFIST_MARIADB_GATEWAY_PORT": str(free_port()),
+           "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "1",
+           "SHAKENFIST_EVENTLOG_NODE_IP": "127.0.0.1",
+           "SHAKENFIST_EVENTLOG_API_PORT": str(free_port())}
+    proc = _run("transports", "--check", "--json", env=env)
+    checks = {r["name"]: r["check"] for r in json.loads(proc.stdout)}
+    assert checks["sqlite"] == "ok"
+    assert checks["null"] == "ok"
+    for down in ("mariadb", "database", "legacy"):
+        assert checks[down].startswith("failed: "), (down, checks[down])
+    env["SHAKENFIST_EVENTLOG_TRANSPORT"] = "database"
+    assert _run("transports", "--check", env=env, check=False).returncode == 1

@@ -23,7 +23,8 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--check", action="store_true",
-        help="also build each transport from the current config and probe its store",
+        help="also build each transport from the current config and probe its store;"
+        " exits 1 if the configured transport's probe fails",
     )
     p.set_defaults(func=run)
 
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
                "version": t.version, "loads": loads}
         if settings is not None:
             row["check"] = _probe(t.name, settings)
+            # Only the configured transport's store is expected to be up.
+            if t.name == settings.eventlog_transport and row["check"] != "ok":
+                failed = True
         rows.append(row)
     if args.json:
         print_json(rows)
