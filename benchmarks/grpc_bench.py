@@ -136,6 +136,50 @@ class SendWriter:
         self.transport.close()
 
 
+def components(objects: Objects, database_port: int) -> None:
+    """CPU cost per batch of 100 of each step on the database path (best of 7).
+
+    CPU time, not wall time, so other load on the machine matters less.
+    """
+    from sfeventlog.payload import parse_row
+    from sfeventlog.server.database import parse_request
+    from sfeventlog.store.rows import event_row, object_rows
+    from sfeventlog.wire.database_codec import encode_batch
+
+    work = batches("v7", objects, 50)
+    spooled = [[encode(payload_from_record(r)) for r in b] for b in work]
+    wire = [encode_batch(b).SerializeToString() for b in work]
+    decoded = [parse_request(w) for w in wire]
+    steps = {
+        "drainer: parse spool rows (core parse_row)": lambda: [[parse_row(x) for x in b] for b in spooled],
+        "transport: encode RecordEventBatchRequest": lambda: [encode_batch(b).SerializeToString() for b in work],
+        "server: parse + validate request": lambda: [parse_request(w) for w in wire],
+        "store: build MariaDB rows": lambda: [([event_row(r) for r in b], [o for r in b for o in object_rows(r)]) for b in decoded],
+    }
+    print(f"\n{'step (CPU ms per batch of 100)':<46} {'ms':>6}")
+    for label, step in steps.items():
+        best = float("inf")
+        for _ in range(7):
+            started = time.process_time()
+            step()
+            best = min(best, time.process_time() - started)
+        print(f"{label:<46} {best / len(work) * 1000:>6.2f}")
+    import grpc
+
+    from sfeventlog.wire import database_pb2_grpc
+    from sfeventlog.wire.database_codec import encode_batch as enc
+
+    empty = enc([])
+    with grpc.insecure_channel(f"127.0.0.1:{database_port}") as channel:
+        stub = database_pb2_grpc.DatabaseServiceStub(channel)
+        stub.RecordEventBatch(empty, timeout=10)
+        started = time.perf_counter()
+        for _ in range(200):
+            stub.RecordEventBatch(empty, timeout=10)
+        rtt = (time.perf_counter() - started) / 200
+    print(f"{'gRPC round trip, empty batch (wall ms)':<46} {rtt * 1000:>6.2f}")
+
+
 def count_rows(settings: Settings) -> int:
     conn = connect(settings)
     with conn.cursor() as cur:
@@ -201,6 +245,7 @@ def main() -> int:
                     rates[w.name].append(w.run(records, spool_dir))
                 print(f"# round {n + 1}: " + ", ".join(
                     f"{name} {values[-1]:,.0f}" for name, values in rates.items()), flush=True)
+            components(objects, database_server.port)
         finally:
             for w in writers:
                 w.close()
