@@ -17,6 +17,7 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -74,7 +75,7 @@ class RunningServer:
     def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer,
                  port: int, host: str, metrics_port: int | None,
                  on_stop: Callable[[], None], grace: float,
-                 metrics_server: object | None) -> None:
+                 metrics_server: WSGIServer | None) -> None:
         self.server = server
         self.health = health_servicer
         self.host = host
@@ -88,7 +89,8 @@ class RunningServer:
 
     @property
     def target(self) -> str:
-        return f"{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, let in-flight calls finish within ``grace``, stop.
@@ -102,8 +104,8 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(self.grace if grace is None else grace).wait()
         if self._metrics_server is not None:
-            self._metrics_server.shutdown()  # type: ignore[attr-defined]
-            self._metrics_server.server_close()  # type: ignore[attr-defined]
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         self._on_stop()
 
     def wait_for_signal(self) -> None:
