@@ -322,6 +322,16 @@ def settle(settings: Settings, max_wait: float = 300.0) -> float:
     return time.perf_counter() - started
 
 
+def innodb_reads(settings: Settings) -> int:
+    """Pages InnoDB had to read from disk so far (buffer-pool misses)."""
+    conn = connect(settings)
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")
+        value = int(cur.fetchone()[1])
+    conn.close()
+    return value
+
+
 def scale(settings_for: Callable[[str], Settings], args: argparse.Namespace) -> None:
     objects = Objects(args.objects)
     results = {}
@@ -340,11 +350,14 @@ def scale(settings_for: Callable[[str], Settings], args: argparse.Namespace) -> 
               f" waited {waited:.0f}s for InnoDB to flush them")
         writer = ViaTransport(full_db)
         timed(writer, batches(kind, objects, 20))  # warm-up
+        reads = innodb_reads(full_db)
         full = timed(writer, batches(kind, objects, args.scale_batches))
+        reads = innodb_reads(full_db) - reads
         writer.close()
         results[kind] = (empty, full)
         print(f"# {kind}: empty {empty:,.0f} events/s, at {args.prefill:,} rows {full:,.0f}"
-              f" events/s ({full / empty:.0%})", flush=True)
+              f" events/s ({full / empty:.0%}); {reads / (args.scale_batches * BATCH):.2f}"
+              " pages read from disk per event at that size", flush=True)
     print(f"\n{'event_uuid':<12} {'empty table':>12} {'at ' + format(args.prefill, ','):>14}"
           f" {'ratio':>7}")
     for kind, (empty, full) in results.items():
