@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "sfeventlog.cli.demo",
     "sfeventlog.cli.migrate",
     "sfeventlog.cli.events",
+    "sfeventlog.cli.bench",
 ]
 
 

@@ -1,0 +1,99 @@
+"""Figures 1-2: add_event into the spool, against raw SQLite and persist-queue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sfeventlog import api
+from sfeventlog.bench.context import BenchContext
+from sfeventlog.bench.figures import Figure, Target, unavailable
+from sfeventlog.bench.rawsqlite import RawInsert
+from sfeventlog.bench.timing import interleaved, latencies_us, median, percentile
+from sfeventlog.bench.workload import EVENT, FQDN, event_payload
+from sfeventlog.config import Settings
+from sfeventlog.spool import Durability
+
+
+def add_events(n: int) -> None:
+    """``n`` add_event calls with the typical event, as a daemon makes them."""
+    add = api.add_event
+    args = (EVENT["event_type"], EVENT["object_type"], EVENT["object_uuid"], EVENT["message"])
+    extra = EVENT["extra"]
+    dropped = 0
+    for _ in range(n):
+        if not add(*args, extra=extra):
+            dropped += 1
+    if dropped:
+        raise RuntimeError(f"{dropped} of {n} events dropped during the benchmark")
+
+
+def use_spool(ctx: BenchContext, durability: Durability) -> None:
+    """Point add_event at a fresh spool in the run's temp dir (no drainer)."""
+    api.reset_for_tests(Settings(
+        eventlog_transport="null", eventlog_spool_dir=ctx.tmp / f"spool-{durability}",
+        eventlog_spool_durability=durability, eventlog_spool_high_water_mark=10**9,
+        node_name=FQDN,
+    ))
+
+
+def _persist_queue(path: Path, payload: bytes) -> Callable[[int], None] | str:
+    try:
+        from persistqueue import SQLiteAckQueue
+    except ImportError:
+        return "persist-queue is not installed (pip install 'sfeventlog[bench]')"
+    queue = SQLiteAckQueue(str(path), auto_commit=True)
+
+    def put(n: int) -> None:
+        for _ in range(n):
+            queue.put(payload)
+    return put
+
+
+def run(ctx: BenchContext) -> list[Figure]:
+    payload = event_payload()
+    figures: list[Figure] = []
+    rounds = ctx.scaled(5, 11)
+
+    # 1: normal durability, one thread.
+    use_spool(ctx, "normal")
+    raw = RawInsert(ctx.tmp / "raw-normal.db", payload)
+    chunk = ctx.scaled(2000, 5000)
+    methods: dict[str, tuple[Callable[[int], None], int]] = {
+        "add_event": (add_events, chunk), "raw": (raw.run, chunk)}
+    peer = _persist_queue(ctx.tmp / "persist-queue", payload)
+    if not isinstance(peer, str):
+        methods["persist-queue"] = (peer, max(100, chunk // 4))
+    rates = interleaved(methods, rounds)
+    ours = median(rates["add_event"])
+    figures.append(Figure("1a", "enqueue, normal durability, 1 thread", ours, "events/s",
+                          median(rates["raw"]), "raw WAL insert", Target("ratio>=", 0.70),
+                          runs=rounds))
+    if isinstance(peer, str):
+        figures.append(unavailable("1b", "enqueue vs persist-queue", peer))
+    else:
+        figures.append(Figure("1b", "enqueue vs persist-queue", ours, "events/s",
+                              median(rates["persist-queue"]), "SQLiteAckQueue.put",
+                              Target("ratio>=", 4.0), runs=rounds))
+
+    # Per-call latency: a separate pass, so timing each call does not skew the rates.
+    calls = ctx.scaled(3000, 20000)
+    ours_lat = latencies_us(lambda: add_events(1), calls)
+    raw_lat = latencies_us(raw.one, calls)
+    raw.close()
+    for key, pct in (("1c", 50), ("1d", 99)):
+        figures.append(Figure(key, f"enqueue latency p{pct}", percentile(ours_lat, pct), "us",
+                              percentile(raw_lat, pct), f"raw insert p{pct}", runs=calls,
+                              note=f"{calls} calls each"))
+
+    # 2: full durability (an fsync per event) against raw WAL + synchronous=FULL.
+    use_spool(ctx, "full")
+    raw = RawInsert(ctx.tmp / "raw-full.db", payload, synchronous="FULL")
+    chunk = ctx.scaled(300, 1000)
+    rates = interleaved({"add_event": (add_events, chunk), "raw": (raw.run, chunk)}, rounds)
+    raw.close()
+    figures.append(Figure("2", "enqueue, full durability", median(rates["add_event"]),
+                          "events/s", median(rates["raw"]), "raw WAL+FULL insert",
+                          Target("ratio>=", 0.80), runs=rounds))
+    api.reset_for_tests(None)
+    return figures
