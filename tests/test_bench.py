@@ -33,9 +33,9 @@ def test_bench_quick_reports_every_figure_with_a_reference_and_ratio() -> None:
         [sys.executable, "-m", "sfeventlog.cli.main", "bench", "--quick"],
         capture_output=True, text=True, timeout=600,
     )
-    if "UNAVAILABLE" in proc.stdout and "MariaDB" in proc.stdout:
-        backend_unavailable("mariadb", "sfeventlog bench could not start MariaDB",
-                            "install mariadb-server")
+    if "UNAVAILABLE: MariaDB" in proc.stdout:
+        backend_unavailable("mariadb", "sfeventlog bench could not start MariaDB: "
+                            + proc.stderr[-500:], "install mariadb-server")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = _rows(proc.stdout)
     keys = {row[0] for row in rows}
