@@ -10,7 +10,10 @@ interleaved round by round, the same number of fresh events goes:
              database`` (its own process) -> MariaDB;
 * legacy   - spool -> drainer -> ``legacy`` transport -> ``sfeventlog serve
              legacy`` (its own process) -> its SQLite store;
-* sqlite   - spool -> drainer -> ``sqlite`` transport -> an SQLite file.
+* sqlite   - spool -> drainer -> ``sqlite`` transport -> an SQLite file;
+* mariadb-send, database-send - the transport alone, pre-built records and
+             no spool: the most a drain through it could reach;
+* per-row  - one INSERT per row, a transaction per batch: the naive baseline.
 
 Drains start from a spool already holding the events and stop when it is
 empty: dequeue, parse, send, delete, all timed.  Every MariaDB row count is
@@ -25,7 +28,13 @@ from pathlib import Path
 
 from sfeventlog.bench.context import BenchContext, MariaDBMissing
 from sfeventlog.bench.figures import Figure, Target, unavailable
-from sfeventlog.bench.mariadb_store import RawWriter, count_rows, server_version
+from sfeventlog.bench.mariadb_store import (
+    PerRowWriter,
+    RawWriter,
+    TransportWriter,
+    count_rows,
+    server_version,
+)
 from sfeventlog.bench.servers import ServeProcess, mariadb_env
 from sfeventlog.bench.timing import median
 from sfeventlog.bench.workload import BATCH, Objects, make_records
@@ -66,11 +75,12 @@ class DrainWriter:
 
 
 def run(ctx: BenchContext) -> list[Figure]:
-    names = ("5", "6a", "6b", "6c")
+    names = ("5", "6a", "6b", "6c", "6d", "6e", "6f")
     try:
         raw_db = ctx.mariadb_settings("bench_drain_raw")
         mariadb_db = ctx.mariadb_settings("bench_drain_mariadb")
         database_db = ctx.mariadb_settings("bench_drain_database")
+        per_row_db = ctx.mariadb_settings("bench_drain_per_row")
     except MariaDBMissing as exc:
         return [unavailable(key, f"drain figure {key}", f"MariaDB: {exc}") for key in names]
     ctx.log(server_version(raw_db))
@@ -86,12 +96,17 @@ def run(ctx: BenchContext) -> list[Figure]:
         legacy = stack.enter_context(ServeProcess(
             "legacy", ["--store", str(workdir / "legacy-store"), "--grace", "2"],
             log_path=workdir / "legacy-server.log"))
-        writers: dict[str, RawWriter | DrainWriter] = {
+        database_settings = Settings(
+            eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
+            mariadb_gateway_port=database.port)
+        writers: dict[str, RawWriter | DrainWriter | TransportWriter] = {
             "raw": RawWriter(raw_db),
             "mariadb": DrainWriter("mariadb", mariadb_db, workdir),
-            "database": DrainWriter("database", Settings(
-                eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
-                mariadb_gateway_port=database.port), workdir),
+            "database": DrainWriter("database", database_settings, workdir),
+            # The transports alone (pre-built records, no spool): what bounds a drain.
+            "mariadb-send": TransportWriter(mariadb_db),
+            "database-send": TransportWriter(database_settings),
+            "per-row": PerRowWriter(per_row_db),
             "legacy": DrainWriter("legacy", Settings(
                 eventlog_transport="legacy", eventlog_node_ip="127.0.0.1",
                 eventlog_api_port=legacy.port), workdir),
@@ -107,10 +122,11 @@ def run(ctx: BenchContext) -> list[Figure]:
         rates: dict[str, list[float]] = {name: [] for name in writers}
         for n in range(rounds):
             for name, writer in writers.items():
-                rates[name].append(writer.rate(make_records(events, "v7", objects)))
+                n = events if name != "per-row" else events // 4  # it is slow
+                rates[name].append(writer.rate(make_records(n, "v7", objects)))
             ctx.log(f"drain round {n + 1}: " + ", ".join(
                 f"{name} {values[-1]:,.0f}/s" for name, values in rates.items()))
-    expected = rounds * events + warmup
+    expected = 2 * (rounds * events + warmup)  # the drain and the transport alone
     for name, db in (("mariadb", mariadb_db), ("database", database_db)):
         stored = count_rows(db)
         if stored != expected:
@@ -127,4 +143,10 @@ def run(ctx: BenchContext) -> list[Figure]:
                "events/s", raw, ref, runs=rounds),
         Figure("6c", "drain via sqlite (embedded store)", median(rates["sqlite"]),
                "events/s", raw, ref, runs=rounds),
+        Figure("6d", "mariadb transport alone (no spool)", median(rates["mariadb-send"]),
+               "events/s", raw, ref, runs=rounds, note="bounds figure 5"),
+        Figure("6e", "database transport alone (no spool)", median(rates["database-send"]),
+               "events/s", raw, ref, runs=rounds, note="bounds figure 6a"),
+        Figure("6f", "per-row INSERT baseline", median(rates["per-row"]),
+               "events/s", raw, ref, runs=rounds, note="one statement per row"),
     ]

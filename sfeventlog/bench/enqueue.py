@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sfeventlog.bench.rawsqlite import RawInsert
 from sfeventlog.bench.timing import interleaved, latencies_us, median, percentile
 from sfeventlog.bench.workload import EVENT, FQDN, event_payload
 from sfeventlog.config import Settings
+from sfeventlog.payload import build_payload, encode
 from sfeventlog.spool import Durability
 
 
@@ -50,6 +52,27 @@ def _persist_queue(path: Path, payload: bytes) -> Callable[[int], None] | str:
     return put
 
 
+def _build() -> None:
+    encode(build_payload(event_type=EVENT["event_type"],
+                         objects=[(EVENT["object_type"], EVENT["object_uuid"])],
+                         message=EVENT["message"], fqdn=FQDN, extra=EVENT["extra"]))
+
+
+def _raw_cpu_sample(ctx: BenchContext, payload: bytes) -> Callable[[], None]:
+    return RawInsert(ctx.tmp / "raw-cpu.db", payload).one
+
+
+def _cpu_us(call: Callable[[], None], n: int) -> float:
+    """Median CPU microseconds per call over 5 runs of ``n // 5`` calls."""
+    runs = []
+    for _ in range(5):
+        started = time.thread_time()
+        for _ in range(max(1, n // 5)):
+            call()
+        runs.append((time.thread_time() - started) / max(1, n // 5) * 1e6)
+    return median(runs)
+
+
 def run(ctx: BenchContext) -> list[Figure]:
     payload = event_payload()
     figures: list[Figure] = []
@@ -85,6 +108,12 @@ def run(ctx: BenchContext) -> list[Figure]:
         figures.append(Figure(key, f"enqueue latency p{pct}", percentile(ours_lat, pct), "us",
                               percentile(raw_lat, pct), f"raw insert p{pct}", runs=calls,
                               note=f"{calls} calls each"))
+
+    # What bounds 1a: the CPU add_event spends on the payload (validation,
+    # uuid7, JSON), against the CPU of the insert itself.
+    figures.append(Figure("1e", "payload build+encode, CPU per event", _cpu_us(_build, calls),
+                          "us", _cpu_us(_raw_cpu_sample(ctx, payload), calls),
+                          "raw insert CPU", runs=calls, note="bounds figure 1a"))
 
     # 2: full durability (an fsync per event) against raw WAL + synchronous=FULL.
     use_spool(ctx, "full")

@@ -93,6 +93,19 @@ class RawWriter:
         self.conn.close()
 
 
+class PerRowWriter(RawWriter):
+    """The naive baseline: one INSERT statement per row, a transaction per batch."""
+
+    def write(self, prepared: Any) -> None:
+        events, objects = prepared
+        with self.conn.cursor() as cur:
+            for row in events:
+                cur.execute(INSERT_EVENTS, row)
+            for row in objects:
+                cur.execute(INSERT_OBJECTS, row)
+        self.conn.commit()
+
+
 class TransportWriter:
     """``record_event_batch`` of pre-built records through a transport (no spool)."""
 
