@@ -35,6 +35,7 @@ GROUPS = [
     Group("backlog", "3: enqueue at a 100k backlog, ours and upstream's COUNT(*)"),
     Group("depth", "4: metrics scrape at a 1M backlog vs COUNT(*)"),
     Group("drain", "5-6: drain to MariaDB direct and via gRPC; legacy, sqlite", True),
+    Group("steps", "S1-S5: CPU per batch of each step on the database path"),
     Group("scale", "7: MariaDB insert rate at 1M rows, uuid7 vs uuid4", True),
     Group("recovery", "8: resume -> empty spool after a store outage"),
     Group("memory", "9: drainer peak RSS through a 1M backlog"),
