@@ -299,6 +299,19 @@ def _objects_from_payload(raw: Any) -> list[tuple[str, str]]:
     return objects
 
 
+def _as_text(raw: bytes | str) -> bytes | str:
+    """``raw`` decoded as json.loads would, without its encoding sniffing.
+
+    json.detect_encoding calls bytes starting with a non-NUL byte other than
+    a BOM's, followed by another non-NUL byte, UTF-8; every spool row starts
+    with "{", so the common case is decoded here directly (the drain path
+    parses each row once).  Anything else is left to json.loads.
+    """
+    if type(raw) is bytes and raw[:1] == b"{" and raw[1:2] not in (b"\x00", b""):
+        return raw.decode("utf-8", "surrogatepass")
+    return raw
+
+
 def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
     """Turn a spool row (any upstream payload generation) into an EventRecord.
 
@@ -308,7 +321,7 @@ def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
     when the row cannot be read.
     """
     try:
-        payload = json.loads(raw)
+        payload = json.loads(_as_text(raw))
         if not isinstance(payload, dict):
             raise TypeError("payload is not a JSON object")
         extra_raw = payload.get("extra")
