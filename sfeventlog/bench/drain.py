@@ -122,8 +122,8 @@ def run(ctx: BenchContext) -> list[Figure]:
         rates: dict[str, list[float]] = {name: [] for name in writers}
         for n in range(rounds):
             for name, writer in writers.items():
-                n = events if name != "per-row" else events // 4  # it is slow
-                rates[name].append(writer.rate(make_records(n, "v7", objects)))
+                count = events if name != "per-row" else events // 4  # it is slow
+                rates[name].append(writer.rate(make_records(count, "v7", objects)))
             ctx.log(f"drain round {n + 1}: " + ", ".join(
                 f"{name} {values[-1]:,.0f}/s" for name, values in rates.items()))
     expected = 2 * (rounds * events + warmup)  # the drain and the transport alone
