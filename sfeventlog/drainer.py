@@ -196,9 +196,11 @@ class Drainer:
     ) -> None:
         """Bisect a rejected batch: deliver the good records, dead-letter the bad.
 
-        ``items`` as a whole is known to be rejected.  Only one half is sent
-        per level when it succeeds, so one bad record in 100 costs about
-        log2(100) extra calls.
+        ``items`` as a whole was rejected with ``exc``.  Each half is sent on
+        its own, because a rejection may be about the batch (too large for a
+        message limit) rather than one record; so a record is dead-lettered
+        only after it was rejected alone.  One bad record in 100 costs about
+        2 * log2(100) extra calls.
         """
         if len(items) == 1:
             item = items[0]
@@ -210,18 +212,11 @@ class Drainer:
                       item.record.event_uuid, exc)
             return
         mid = len(items) // 2
-        left, right = items[:mid], items[mid:]
-        try:
-            self._send(left)
-        except PermanentError as left_exc:
-            self._isolate(left, left_exc, attempts=attempts + 1, first_seen=first_seen)
-        else:
-            self._isolate(right, exc, attempts=attempts + 1, first_seen=first_seen)
-            return
-        try:
-            self._send(right)
-        except PermanentError as right_exc:
-            self._isolate(right, right_exc, attempts=attempts + 1, first_seen=first_seen)
+        for half in (items[:mid], items[mid:]):
+            try:
+                self._send(half)
+            except PermanentError as half_exc:
+                self._isolate(half, half_exc, attempts=attempts + 1, first_seen=first_seen)
 
     # -- tenacity hooks --------------------------------------------------
 

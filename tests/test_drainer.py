@@ -223,3 +223,19 @@ def test_stop_gives_up_at_the_timeout_and_keeps_rows(spool: Spool) -> None:
     assert d.stop(drain_timeout=0.5)
     assert not d.alive
     assert spool.count() == 10
+
+
+def test_batch_level_rejection_is_split_without_dead_letters(spool: Spool) -> None:
+    """'Too large' is about the batch, not a record: every record must still arrive."""
+    _fill(spool, 100)
+
+    def too_big(recs: Sequence[EventRecord]) -> BaseException | None:
+        return PermanentError("message larger than max") if len(recs) > 7 else None
+
+    transport = RecordingTransport(fail_with=too_big)
+    d = _drainer(spool, transport)
+    d.start()
+    _wait_for(lambda: spool.count() == 0)
+    d.stop(5)
+    assert len(transport.stored) == 100
+    assert spool.deadletters() == []

@@ -72,9 +72,11 @@ def test_kill_9_between_store_commit_and_spool_delete(
     _restart_and_drain(env)
     stored = stored_messages(mariadb_server, mariadb_database)
     wrong = {m: stored[m] for m in victim.accepted if stored[m] != 1}
-    assert not wrong, (len(wrong), len(victim.accepted), sum(stored.values()), victim.lines)
-    assert sum(stored.values()) == len(victim.accepted)
+    assert not wrong, f"{len(wrong)} accepted events not stored exactly once"
+    assert max(stored.values()) == 1
+    # The kill can land between an add_event returning and its report line.
+    assert 0 <= sum(stored.values()) - len(victim.accepted) <= 1
     inserted = database_server.metric("database_events_inserted_total")
-    assert inserted == len(victim.accepted), "each event counted as inserted once"
+    assert inserted == sum(stored.values()), "each event counted as inserted once"
     assert inserted > inserted_before
     assert database_server.metric("database_events_duplicates_total") == replayed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 from sfeventlog.config import Settings
@@ -16,6 +18,10 @@ RETRYABLE_CODES = frozenset({
 })
 #: Codes meaning "the server will never accept these records".
 PERMANENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
+
+
+#: gRPC's wording when a message exceeds a send or receive size limit.
+_TOO_LARGE = re.compile(r"larger than max|message too large|exceeds.*max", re.IGNORECASE)
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
@@ -67,5 +73,10 @@ def classify_rpc_error(exc: grpc.RpcError, what: str) -> TransportError:
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
     message = f"{what}: {code.name if code else 'error'}: {details}"
     if code in PERMANENT_CODES:
+        return PermanentError(message)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE.search(details or ""):
+        # The batch itself is over a message-size limit: retrying the same
+        # bytes can never succeed, but the drainer's bisection into smaller
+        # batches can.
         return PermanentError(message)
     return RetryableError(message)
