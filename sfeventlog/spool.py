@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS rescued (spool_id TEXT PRIMARY KEY, rescued_at REAL N
 """
 
 
+#: How long opening a spool waits out another process's brief hold on it.
+LOCK_WAIT_SECONDS = 5.0
+
+
 class SpoolLocked(RuntimeError):
     """Another live process owns this spool file."""
 
@@ -139,6 +143,7 @@ class Spool:
         durability: Durability = "normal",
         high_water_mark: int = 100_000,
         lock: bool = True,
+        lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
         self.path = path
         self.durability = durability
@@ -147,7 +152,7 @@ class Spool:
         self._lock_fd: int | None = None
         self._closed = False
         if lock:
-            self._lock_fd = self._acquire_file_lock(path)
+            self._lock_fd = self._acquire_file_lock(path, lock_wait)
         try:
             self._conn = self._open_checked()
         except BaseException:
@@ -163,15 +168,34 @@ class Spool:
     # -- opening -------------------------------------------------------
 
     @staticmethod
-    def _acquire_file_lock(path: Path) -> int:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    def _acquire_file_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> int:
+        """Create or open ``path`` and hold its exclusive flock.
+
+        Others take the lock only briefly: ``sfeventlog status`` to see if
+        the owner lives, and a rescuer that finds a just-created file before
+        its creator locked it (it merges the empty file and removes it).  So
+        a busy lock is retried for ``wait`` seconds, and a lock on a file
+        that is no longer at ``path`` starts over with a new file.
+        """
+        deadline = time.monotonic() + wait
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise SpoolLocked(f"spool file {path} is owned by a live process") from None
+                time.sleep(0.02)
+                continue
+            try:
+                same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                os.fchmod(fd, 0o600)
+                return fd
             os.close(fd)
-            raise SpoolLocked(f"spool file {path} is owned by a live process") from None
-        os.fchmod(fd, 0o600)
-        return fd
 
     def _release_file_lock(self) -> None:
         # Closed only after the SQLite connection: closing any fd on the

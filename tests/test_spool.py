@@ -115,7 +115,7 @@ def test_durability_sets_wal_and_synchronous(tmp_path: Path, durability: str, ex
 def test_a_live_spool_file_cannot_be_opened_twice(tmp_path: Path) -> None:
     spool = _spool(tmp_path)
     with pytest.raises(SpoolLocked):
-        Spool(spool.path)
+        Spool(spool.path, lock_wait=0.2)
     spool.close()
 
 
@@ -142,3 +142,32 @@ def test_close_keeps_a_file_with_rows(tmp_path: Path) -> None:
     spool.enqueue(b"x")
     spool.close(remove_if_empty=True)
     assert spool.path.exists()
+
+
+def test_opening_races_with_a_rescuer_without_error_or_loss(tmp_path: Path) -> None:
+    """A rescuer may lock a just-created file before its creator does."""
+    import threading
+
+    from sfeventlog.orphans import rescue_orphans
+
+    prepare_spool_dir(tmp_path)
+    rescuer = Spool(tmp_path / "rescuer-1.db")
+    stop = threading.Event()
+
+    def rescue_forever() -> None:
+        while not stop.is_set():
+            rescue_orphans(rescuer)
+
+    thread = threading.Thread(target=rescue_forever)
+    thread.start()
+    try:
+        for i in range(200):
+            s = Spool(tmp_path / f"daemon-{1000 + i}.db")
+            assert s.enqueue(b"x") is None
+            s.close()  # left behind with one row: the rescuer takes it
+    finally:
+        stop.set()
+        thread.join()
+    rescue_orphans(rescuer)
+    assert rescuer.count() == 200
+    rescuer.close()
