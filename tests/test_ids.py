@@ -45,3 +45,14 @@ def test_forked_processes_do_not_repeat_each_other() -> None:
     theirs = set(b"".join(chunks).decode().split("\n"))
     assert len(theirs) == 2000
     assert not mine & theirs
+
+
+def test_uuid7_fields_decode_as_time_counter_variant_and_random() -> None:
+    before_ms = time.time_ns() // 1_000_000
+    values = [uuid.UUID(uuid7()) for _ in range(5000)]
+    for value in values:
+        assert value.version == 7 and value.variant == uuid.RFC_4122
+        assert (value.int >> 80) >= before_ms
+    # The 12-bit counter right after the version nibble keeps ids in one
+    # millisecond ordered.
+    assert [v.int for v in values] == sorted(v.int for v in values)
