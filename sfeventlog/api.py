@@ -136,9 +136,11 @@ def add_event_multi(
 ) -> bool:
     """Record one event about several objects.
 
-    Returns True once the event is durably in this process's spool, False
-    only when it was dropped (high-water mark reached, disk full, spool
-    unusable); every drop is counted in ``eventlog_spool_dropped_total``.
+    ``objects`` is a set in effect: a repeated pair is dropped (the store
+    keys objects per event).  Returns True once the event is durably in
+    this process's spool, False only when it was dropped (high-water mark
+    reached, disk full, spool unusable); every drop is counted in
+    ``eventlog_spool_dropped_total``.
     Never waits on the network.  Raises ``ValueError`` naming the bad
     argument, and then writes nothing.
     """

@@ -22,6 +22,9 @@ LOG = logging.getLogger(__name__)
 
 DRAIN_BATCH_SIZE = 100
 DRAIN_POLL_INTERVAL = 0.1
+#: Payload bytes per batch: with the per-event limits this keeps a request
+#: well inside MariaDB's and gRPC's default 16 MiB limits.
+DRAIN_BATCH_MAX_BYTES = 4 * 1024 * 1024
 SHUTDOWN_DRAIN_TIMEOUT = 20.0
 THREAD_NAME = "eventlog-drainer"
 _MAX_REMEMBERED_ERRORS = 256
@@ -141,7 +144,7 @@ class Drainer:
 
         Raises ``RetryableError`` (or anything unexpected) with the rows kept.
         """
-        rows = self.spool.dequeue_batch(self.batch_size)
+        rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES)
         if not rows:
             return 0
         items: list[_Item] = []

@@ -107,6 +107,12 @@ def _check_objects(objects: object) -> list[list[str]]:
         out.append(_check_pair(index, pair))
     if not out:
         raise ValueError("objects must name at least one (object_type, object_uuid) pair")
+    if len(out) > 1:
+        # The store keys objects per event, so a repeat would vanish there;
+        # drop it here so what is spooled is what is stored.
+        unique = list({(t, u): [t, u] for t, u in out}.values())
+        if len(unique) != len(out):
+            return unique
     return out
 
 
@@ -155,6 +161,11 @@ def _flat_ascii(value: dict[Any, Any]) -> bool:
     return True
 
 
+#: An event log entry, not a blob store: bounded so that a batch of them
+#: fits the store's packet and the gRPC message limits (16 MiB by default).
+EXTRA_MAX_BYTES = 64 * 1024
+
+
 def _encode_extra(extra: object) -> str | None:
     if extra is None:
         return None
@@ -163,10 +174,14 @@ def _encode_extra(extra: object) -> str | None:
     _check_json_keys(extra, "extra")
     try:
         if _C_ENCODER is not None and type(extra) is dict:
-            return "".join(_C_ENCODER(extra, 0))
-        return _ENCODER.encode(dict(extra))
+            encoded = "".join(_C_ENCODER(extra, 0))
+        else:
+            encoded = _ENCODER.encode(dict(extra))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"extra must be JSON-serialisable: {exc}") from None
+    if len(encoded) > EXTRA_MAX_BYTES:  # ASCII-escaped JSON: characters == bytes
+        raise ValueError(f"extra is {len(encoded)} bytes as JSON; the limit is {EXTRA_MAX_BYTES}")
+    return encoded
 
 
 def build_payload(

@@ -269,13 +269,28 @@ class Spool:
             self._count += 1
             return None
 
-    def dequeue_batch(self, limit: int) -> list[tuple[int, bytes]]:
-        """The oldest ``limit`` rows as ``(id, payload)``; nothing is removed."""
+    def dequeue_batch(self, limit: int, max_bytes: int | None = None) -> list[tuple[int, bytes]]:
+        """The oldest rows as ``(id, payload)``; nothing is removed.
+
+        At most ``limit`` rows and, when ``max_bytes`` is set, no more payload
+        bytes than that (but always at least one row).
+        """
         with self._mutex:
             self._resync_if_changed()
-            rows = self._conn.execute(
+            cur = self._conn.execute(
                 "SELECT id, payload FROM events ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
+            )
+            if max_bytes is None:
+                rows = cur.fetchall()
+            else:
+                # Stepped row by row, so large rows past the budget are never read.
+                rows, size = [], 0
+                for row in cur:
+                    size += len(row[1])
+                    if rows and size > max_bytes:
+                        break
+                    rows.append(row)
+                cur.close()
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
     def delete_ids(self, ids: Iterable[int]) -> int:

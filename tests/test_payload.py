@@ -74,6 +74,13 @@ def test_flask_request_id_is_picked_up_inside_a_request() -> None:
     assert [r["request_id"] for r in _rows()] == ["req-flask", None]
 
 
+def test_repeated_objects_are_dropped_keeping_order() -> None:
+    assert sfeventlog.add_event_multi(
+        "mutate", [("instance", "i1"), ("network", "n1"), ("instance", "i1")], "m")
+    (row,) = _rows()
+    assert row["objects"] == [["instance", "i1"], ["network", "n1"]]
+
+
 def test_multi_object_event_keeps_every_object() -> None:
     objs = [("instance", "i1"), ("network", "n1"), ("blob", "b1")]
     assert sfeventlog.add_event_multi("mutate", objs, "moved")
@@ -110,6 +117,7 @@ def test_multi_object_event_keeps_every_object() -> None:
         ({"extra": {1: "int key"}}, "extra keys must be str"),
         ({"extra": {"deep": [{"x": {2: 3}}]}}, "keys must be str"),
         ({"extra": {"s": "\udfff"}}, "lone surrogate"),
+        ({"extra": {"blob": "x" * 70_000}}, "the limit is 65536"),
     ],
 )
 def test_bad_input_raises_value_error_and_writes_nothing(

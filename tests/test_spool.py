@@ -171,3 +171,15 @@ def test_opening_races_with_a_rescuer_without_error_or_loss(tmp_path: Path) -> N
     rescue_orphans(rescuer)
     assert rescuer.count() == 200
     rescuer.close()
+
+
+def test_dequeue_respects_a_byte_budget_but_returns_at_least_one_row(tmp_path: Path) -> None:
+    spool = _spool(tmp_path)
+    for size in (400, 400, 400, 5000, 10):
+        spool.enqueue(b"x" * size)
+    assert [len(p) for _, p in spool.dequeue_batch(100, max_bytes=1000)] == [400, 400]
+    spool.delete_ids([i for i, _ in spool.dequeue_batch(2)])
+    assert [len(p) for _, p in spool.dequeue_batch(100, max_bytes=1000)] == [400]
+    spool.delete_ids([i for i, _ in spool.dequeue_batch(1)])
+    assert [len(p) for _, p in spool.dequeue_batch(100, max_bytes=1000)] == [5000]
+    spool.close()
