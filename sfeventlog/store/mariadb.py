@@ -1,9 +1,10 @@
 """The production event store: MariaDB >= 10.11 through PyMySQL.
 
 Write path: one transaction per batch, multi-row inserts (PyMySQL's
-``executemany`` rewrites ``INSERT ... VALUES`` into one statement), one
-statement per event type so the affected-row count tells new events from
-replays exactly.
+``executemany`` rewrites ``INSERT ... VALUES`` into one statement).  The
+statement's affected-row count is the number of new events; when a batch of
+several event types holds replays, the insert is redone one statement per
+type so ``database_events_inserted_total{event_type}`` stays exact.
 
 Replays are no-ops through ``ON DUPLICATE KEY UPDATE event_uuid = event_uuid``
 rather than ``INSERT IGNORE``: same effect on duplicates, but IGNORE would
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -49,7 +51,6 @@ from sfeventlog.store.rows import (
     OBJECT_COLUMNS,
     dedupe,
     event_row,
-    group_by_type,
     object_rows,
     record_from_row,
 )
@@ -254,23 +255,34 @@ class MariaDBEventStore(EventStore):
 
     def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         unique, _ = dedupe(records)
-        event_rows = {t: [event_row(r) for r in rs] for t, rs in group_by_type(unique).items()}
+        rows = [event_row(r) for r in unique]
         objects = [row for r in unique for row in object_rows(r)]
+        counts = Counter(r.event_type for r in unique)
 
         def body(conn: Conn) -> WriteResult:
             self._check_schema(conn)
             if not unique:
                 return WriteResult(0, len(records), {})
-            inserted_by_type: dict[str, int] = {}
             # No BEGIN: with autocommit off the first INSERT opens the
             # transaction, which saves a round trip per batch.
             with conn.cursor() as cur:
-                for event_type, rows in event_rows.items():
-                    inserted_by_type[event_type] = int(cur.executemany(INSERT_EVENTS, rows) or 0)
+                inserted = int(cur.executemany(INSERT_EVENTS, rows) or 0)
+                if inserted == len(unique) or len(counts) == 1:
+                    by_type = {t: (n if inserted == len(unique) else inserted)
+                               for t, n in counts.items()}
+                else:
+                    # Replayed events among several types: redo the insert one
+                    # statement per type, whose counts say which types were new.
+                    # Rare (replays only), so the common case stays one statement.
+                    conn.rollback()
+                    by_type = {
+                        t: int(cur.executemany(INSERT_EVENTS, [r for r in rows if r[1] == t]) or 0)
+                        for t in counts
+                    }
                 cur.executemany(INSERT_OBJECTS, objects)
             conn.commit()
-            inserted = sum(inserted_by_type.values())
-            return WriteResult(inserted, len(records) - inserted, inserted_by_type)
+            total = sum(by_type.values())
+            return WriteResult(total, len(records) - total, by_type)
 
         result = self._run(body)
         metrics.publish_write(result)
