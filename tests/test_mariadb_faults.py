@@ -7,6 +7,7 @@ every event is stored exactly once.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBServ
     server = start_or_unavailable(tmp_path_factory.mktemp("mariadb-faults"))
     yield server
     server.kill()
+    shutil.rmtree(server.datadir, ignore_errors=True)
 
 
 @pytest.fixture
