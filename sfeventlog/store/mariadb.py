@@ -42,7 +42,6 @@ from sfeventlog.store.base import (
     EventStore,
     SchemaError,
     WriteResult,
-    clamp_limit,
 )
 from sfeventlog.store.compat import IncompatibleServerError, server_problems
 from sfeventlog.store.mariadb_errors import ErrorKind, classify, error_number
@@ -51,6 +50,7 @@ from sfeventlog.store.rows import (
     OBJECT_COLUMNS,
     dedupe,
     event_row,
+    object_events_query,
     object_rows,
     record_from_row,
 )
@@ -297,16 +297,7 @@ class MariaDBEventStore(EventStore):
         limit: int = READ_LIMIT_DEFAULT,
         event_type: str | None = None,
     ) -> list[EventRecord]:
-        columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
-        sql = (f"SELECT {columns} FROM event_objects o JOIN events e"
-               " ON e.event_uuid = o.event_uuid"
-               " WHERE o.object_type = %s AND o.object_uuid = %s")
-        args: list[Any] = [object_type, object_uuid]
-        if event_type is not None:
-            sql += " AND e.event_type = %s"
-            args.append(event_type)
-        sql += " ORDER BY e.timestamp DESC, e.event_uuid DESC LIMIT %s"
-        args.append(clamp_limit(limit))
+        sql, args = object_events_query("%s", object_type, object_uuid, limit, event_type)
 
         def body(conn: Conn) -> list[EventRecord]:
             self._check_schema(conn)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
+from sfeventlog.store.base import clamp_limit
 
 #: Column order of ``events`` rows as written and read.
 EVENT_COLUMNS = (
@@ -23,6 +24,23 @@ _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", "
 
 EventRow = tuple[str, str, float, str, float | None, str, str | None, str | None]
 ObjectRow = tuple[str, str, str, int]
+
+
+def object_events_query(mark: str, object_type: str, object_uuid: str, limit: int,
+                        event_type: str | None) -> tuple[str, list[Any]]:
+    """The newest-first read of one object's events, for a driver whose
+    placeholder is ``mark`` (``%s`` for PyMySQL, ``?`` for sqlite3)."""
+    columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
+    sql = (f"SELECT {columns} FROM event_objects o JOIN events e"
+           " ON e.event_uuid = o.event_uuid"
+           f" WHERE o.object_type = {mark} AND o.object_uuid = {mark}")
+    args: list[Any] = [object_type, object_uuid]
+    if event_type is not None:
+        sql += f" AND e.event_type = {mark}"
+        args.append(event_type)
+    sql += f" ORDER BY e.timestamp DESC, e.event_uuid DESC LIMIT {mark}"
+    args.append(clamp_limit(limit))
+    return sql, args
 
 
 def encode_extra(record: EventRecord) -> str | None:

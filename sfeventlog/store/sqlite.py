@@ -35,13 +35,13 @@ from sfeventlog.store.base import (
     EventStore,
     SchemaError,
     WriteResult,
-    clamp_limit,
 )
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
     dedupe,
     event_row,
     group_by_type,
+    object_events_query,
     object_rows,
     record_from_row,
 )
@@ -215,16 +215,7 @@ class SqliteEventStore(EventStore):
         limit: int = READ_LIMIT_DEFAULT,
         event_type: str | None = None,
     ) -> list[EventRecord]:
-        columns = ", ".join(f"e.{c}" for c in EVENT_COLUMNS)
-        sql = (f"SELECT {columns} FROM event_objects o JOIN events e"
-               " ON e.event_uuid = o.event_uuid"
-               " WHERE o.object_type = ? AND o.object_uuid = ?")
-        args: list[object] = [object_type, object_uuid]
-        if event_type is not None:
-            sql += " AND e.event_type = ?"
-            args.append(event_type)
-        sql += " ORDER BY e.timestamp DESC, e.event_uuid DESC LIMIT ?"
-        args.append(clamp_limit(limit))
+        sql, args = object_events_query("?", object_type, object_uuid, limit, event_type)
 
         def body(conn: sqlite3.Connection) -> list[EventRecord]:
             self._check_schema(conn, create=False)
