@@ -94,9 +94,8 @@ def fmt(value: float, unit: str) -> str:
 def fmt_ratio(ratio: float | None) -> str:
     if ratio is None:
         return "-"
-    if ratio >= 2:
-        return f"{ratio:.2f}x"
-    return f"{ratio:.0%}" if ratio >= 0.1 else f"{ratio:.1%}"
+    # One decimal, so that 79.6% against a target of 80% does not print as 80%.
+    return f"{ratio:.2f}x" if ratio >= 2 else f"{ratio:.1%}"
 
 
 def render_table(figures: Sequence[Figure]) -> str:
