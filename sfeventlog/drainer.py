@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,8 @@ LOG = logging.getLogger(__name__)
 
 DRAIN_BATCH_SIZE = 100
 DRAIN_POLL_INTERVAL = 0.1
+#: How often a long backoff asks ``Transport.probe()`` whether the store is back.
+PROBE_INTERVAL = 1.0
 #: Payload bytes per batch: with the per-event limits this keeps a request
 #: well inside MariaDB's and gRPC's default 16 MiB limits.
 DRAIN_BATCH_MAX_BYTES = 4 * 1024 * 1024
@@ -64,6 +67,7 @@ class Drainer:
         poll_interval: float = DRAIN_POLL_INTERVAL,
         wait: tenacity.wait.wait_base | None = None,
         after_commit: AfterCommitHook | None = None,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.spool = spool
         self.transport = transport
@@ -71,6 +75,7 @@ class Drainer:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.after_commit = after_commit
+        self._rng = rng
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
@@ -231,8 +236,27 @@ class Drainer:
             # The wake event stays set once stopping; sleep plainly, but
             # never past the drain deadline.
             time.sleep(min(seconds, max(0.0, self._deadline - time.monotonic())))
-        else:
-            self._wake.wait(seconds)
+            return
+        until = time.monotonic() + seconds
+        # Long backoffs are cut short once the transport's cheap probe says
+        # the store is back; short ones are not worth probing.
+        while (left := until - time.monotonic()) > 2 * PROBE_INTERVAL:
+            if self._wake.wait(PROBE_INTERVAL):
+                return
+            if self._probe_says_ready():
+                # Spread the nodes that all noticed the recovery together.
+                self._wake.wait(self._rng() * PROBE_INTERVAL)
+                return
+        self._wake.wait(max(0.0, left))
+
+    def _probe_says_ready(self) -> bool:
+        try:
+            ready = self.transport.probe()
+        except Exception:  # noqa: BLE001 - a failing probe means "not yet"
+            return False
+        if ready:
+            LOG.info("the store answers again; retrying before the backoff ends")
+        return bool(ready)
 
     def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.upcoming_sleep

@@ -56,6 +56,18 @@ class Transport(abc.ABC):
         """
         self.record_event_batch([])
 
+    def probe(self) -> bool | None:
+        """A cheap, quick readiness check, used while the drainer backs off.
+
+        Returns True when the store answers again, False when it does not,
+        None when this transport has no cheap probe (the default).  Must
+        return within about a second and never raise for an outage.  The
+        drainer calls it about once a second during long backoff sleeps, so
+        it can retry soon after the store recovers instead of sleeping out
+        a delay of up to 30 s.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook, default is a no-op
         """Release connections. Safe to call twice."""
 

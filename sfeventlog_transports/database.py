@@ -18,7 +18,13 @@ from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.records import EventRecord
 from sfeventlog.transport import Transport
 from sfeventlog.wire import database_pb2_grpc
-from sfeventlog.wire.client import channel_credentials, classify_rpc_error, open_channel, with_port
+from sfeventlog.wire.client import (
+    channel_credentials,
+    classify_rpc_error,
+    health_probe,
+    open_channel,
+    with_port,
+)
 from sfeventlog.wire.database_codec import encode_batch
 
 #: ``StatusReply.error`` texts meaning the server rejects the records
@@ -85,6 +91,12 @@ class DatabaseTransport(Transport):
                 raise classify_reply_error(reply.error, target)
             return
         raise RetryableError("no sf-database host accepted the batch: " + "; ".join(failures))
+
+    def probe(self) -> bool:
+        """Ask the current host's gRPC health service (1 s deadline)."""
+        self._stub_for_current()
+        assert self._channel is not None
+        return health_probe(self._channel)
 
     def close(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None

@@ -18,7 +18,13 @@ from sfeventlog.errors import RetryableError
 from sfeventlog.records import EventRecord
 from sfeventlog.transport import Transport
 from sfeventlog.wire import event_pb2_grpc
-from sfeventlog.wire.client import channel_credentials, classify_rpc_error, open_channel, with_port
+from sfeventlog.wire.client import (
+    channel_credentials,
+    classify_rpc_error,
+    health_probe,
+    open_channel,
+    with_port,
+)
 from sfeventlog.wire.legacy_codec import encode_batch
 
 
@@ -50,6 +56,12 @@ class LegacyTransport(Transport):
             raise classify_rpc_error(exc, f"sf-eventlog at {self._target}") from None
         if not reply.ack:
             raise RetryableError(f"sf-eventlog at {self._target} did not acknowledge the batch")
+
+    def probe(self) -> bool:
+        """Ask the server's gRPC health service (1 s deadline)."""
+        self._get_stub()
+        assert self._channel is not None
+        return health_probe(self._channel)
 
     def close(self) -> None:
         channel, self._channel, self._stub = self._channel, None, None

@@ -28,6 +28,9 @@ class RecordingTransport(Transport):
         self.calls: list[int] = []
         self.closed = 0
         self.lock = threading.Lock()
+        #: What ``probe()`` answers; None means "no cheap probe".
+        self.probe_fn: Callable[[], bool | None] = lambda: None
+        self.probes = 0
 
     def record_event_batch(self, records: Sequence[EventRecord]) -> None:
         with self.lock:
@@ -37,6 +40,10 @@ class RecordingTransport(Transport):
                 raise exc
             for record in records:
                 self.stored[record.event_uuid] = record
+
+    def probe(self) -> bool | None:
+        self.probes += 1
+        return self.probe_fn()
 
     def close(self) -> None:
         self.closed += 1

@@ -239,3 +239,38 @@ def test_batch_level_rejection_is_split_without_dead_letters(spool: Spool) -> No
     d.stop(5)
     assert len(transport.stored) == 100
     assert spool.deadletters() == []
+
+
+def test_a_long_backoff_ends_early_once_the_probe_says_ready(spool: Spool) -> None:
+    _fill(spool, 20)
+    healthy = threading.Event()
+    transport = RecordingTransport(
+        fail_with=lambda recs: None if healthy.is_set() else RetryableError("down"))
+    transport.probe_fn = healthy.is_set
+    # Every backoff is 15-30 s: without the probe nothing could arrive in time.
+    d = _drainer(spool, transport, wait=wait_equal_jitter(initial=30.0, maximum=30.0))
+    d.start()
+    _wait_for(lambda: transport.probes >= 2)
+    assert transport.stored == {}
+    healthy.set()
+    _wait_for(lambda: spool.count() == 0, timeout=8.0)
+    assert d.stop(5)
+    assert len(transport.stored) == 20
+    assert len(transport.calls) == 2, "one failed call, then one after the probe"
+
+
+def test_a_failing_probe_counts_as_not_ready(spool: Spool) -> None:
+    _fill(spool, 5)
+    transport = RecordingTransport(fail_with=lambda recs: RetryableError("down"))
+
+    def broken_probe() -> bool:
+        raise OSError("probe exploded")
+
+    transport.probe_fn = broken_probe
+    d = _drainer(spool, transport, wait=wait_equal_jitter(initial=30.0, maximum=30.0))
+    d.start()
+    _wait_for(lambda: transport.probes >= 2)
+    assert d.alive
+    assert len(transport.calls) == 1, "a probe error never triggers an early retry"
+    assert d.stop(0.5)
+    assert spool.count() == 5

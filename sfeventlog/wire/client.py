@@ -52,6 +52,21 @@ def open_channel(target: str, credentials: grpc.ChannelCredentials | None) -> gr
     return grpc.secure_channel(target, credentials)
 
 
+def health_probe(channel: grpc.Channel, service: str = "", timeout: float = 1.0) -> bool:
+    """True if the server's standard health service says ``service`` is SERVING.
+
+    The default, ``""``, is the whole server, as upstream sf-database sets it.
+    """
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
 def with_port(host: str, port: int) -> str:
     """``host:port`` unless ``host`` already names a port (``h:1``, ``[::1]:1``)."""
     if host.startswith("["):
