@@ -6,7 +6,7 @@ from sfeventlog.bench.context import BenchContext
 from sfeventlog.bench.figures import Figure, Target
 from sfeventlog.bench.rawsqlite import CountingEnqueue
 from sfeventlog.bench.spoolwork import enqueuer, open_spool, trim
-from sfeventlog.bench.timing import interleaved, median
+from sfeventlog.bench.timing import interleaved
 from sfeventlog.bench.workload import event_payload
 
 BACKLOG = 100_000
@@ -27,9 +27,9 @@ def run(ctx: BenchContext) -> list[Figure]:
         between=trim_both)
     empty.close()
     full.close()
-    figures = [Figure("3a", f"enqueue at a {BACKLOG // 1000}k-row backlog", median(rates["100k"]),
-                      "events/s", median(rates["empty"]), "empty spool", Target("ratio>=", 0.90),
-                      runs=rounds)]
+    figures = [Figure.from_runs("3a", f"enqueue at a {BACKLOG // 1000}k-row backlog",
+                                rates["100k"], "events/s", rates["empty"], "empty spool",
+                                Target("ratio>=", 0.90))]
 
     # Upstream's enqueue counts the table first; its cost grows with the backlog.
     payload = event_payload()
@@ -46,7 +46,8 @@ def run(ctx: BenchContext) -> list[Figure]:
                         rounds, between=reset)
     count_empty.close()
     count_full.close()
-    figures.append(Figure("3b", "upstream COUNT(*) check enqueue at 100k", median(rates["100k"]),
-                          "events/s", median(rates["empty"]), "its empty-spool rate",
-                          runs=rounds, note="why the spool keeps its count in memory"))
+    figures.append(Figure.from_runs("3b", "upstream COUNT(*) check enqueue at 100k",
+                                    rates["100k"], "events/s", rates["empty"],
+                                    "its empty-spool rate",
+                                    note="why the spool keeps its count in memory"))
     return figures

@@ -11,7 +11,6 @@ from sfeventlog import api, metrics
 from sfeventlog.bench.context import BenchContext
 from sfeventlog.bench.figures import Figure, Target
 from sfeventlog.bench.spoolwork import open_spool
-from sfeventlog.bench.timing import median
 
 
 def _ms(call: object, times: int) -> list[float]:
@@ -40,6 +39,5 @@ def run(ctx: BenchContext) -> list[Figure]:
     spool.close()
     size = f"{rows // 1000}k" if rows < 1_000_000 else f"{rows // 1_000_000}M"
     note = "" if rows >= 1_000_000 else "quick mode: 200k rows (full mode: 1M)"
-    return [Figure("4", f"metrics scrape at a {size}-row backlog", median(scrapes), "ms",
-                   median(counts), "SELECT COUNT(*)", Target("value<", 5.0), runs=21,
-                   note=note)]
+    return [Figure.from_runs("4", f"metrics scrape at a {size}-row backlog", scrapes, "ms",
+                             counts, "SELECT COUNT(*)", Target("value<", 5.0), note=note)]

@@ -36,7 +36,6 @@ from sfeventlog.bench.mariadb_store import (
     server_version,
 )
 from sfeventlog.bench.servers import ServeProcess, mariadb_env
-from sfeventlog.bench.timing import median
 from sfeventlog.bench.workload import BATCH, Objects, make_records
 from sfeventlog.config import Settings
 from sfeventlog.drainer import Drainer
@@ -131,22 +130,23 @@ def run(ctx: BenchContext) -> list[Figure]:
         stored = count_rows(db)
         if stored != expected:
             raise RuntimeError(f"{name}: {stored} rows in MariaDB, expected {expected}")
-    raw = median(rates["raw"])
     size = f"{events // 1000}k-row spool" + (" (quick mode; full: 100k)" if ctx.quick else "")
     ref = "raw PyMySQL executemany"
+
+    def figure(key: str, name: str, method: str, target: Target | None = None,
+               note: str = "") -> Figure:
+        return Figure.from_runs(key, name, rates[method], "events/s", rates["raw"], ref,
+                                target, note)
+
     return [
-        Figure("5", f"drain via mariadb, {size}", median(rates["mariadb"]), "events/s", raw,
-               ref, Target("ratio>=", 0.75), runs=rounds),
-        Figure("6a", "drain via database (gRPC server -> MariaDB)", median(rates["database"]),
-               "events/s", raw, ref, Target("ratio>=", 0.60), runs=rounds),
-        Figure("6b", "drain via legacy (gRPC server -> SQLite)", median(rates["legacy"]),
-               "events/s", raw, ref, runs=rounds),
-        Figure("6c", "drain via sqlite (embedded store)", median(rates["sqlite"]),
-               "events/s", raw, ref, runs=rounds),
-        Figure("6d", "mariadb transport alone (no spool)", median(rates["mariadb-send"]),
-               "events/s", raw, ref, runs=rounds, note="bounds figure 5"),
-        Figure("6e", "database transport alone (no spool)", median(rates["database-send"]),
-               "events/s", raw, ref, runs=rounds, note="bounds figure 6a"),
-        Figure("6f", "per-row INSERT baseline", median(rates["per-row"]),
-               "events/s", raw, ref, runs=rounds, note="one statement per row"),
+        figure("5", f"drain via mariadb, {size}", "mariadb", Target("ratio>=", 0.75)),
+        figure("6a", "drain via database (gRPC server -> MariaDB)", "database",
+               Target("ratio>=", 0.60)),
+        figure("6b", "drain via legacy (gRPC server -> SQLite)", "legacy"),
+        figure("6c", "drain via sqlite (embedded store)", "sqlite"),
+        figure("6d", "mariadb transport alone (no spool)", "mariadb-send",
+               note="bounds figure 5"),
+        figure("6e", "database transport alone (no spool)", "database-send",
+               note="bounds figure 6a"),
+        figure("6f", "per-row INSERT baseline", "per-row", note="one statement per row"),
     ]

@@ -98,20 +98,20 @@ def run(ctx: BenchContext) -> list[Figure]:
     if not isinstance(peer, str):
         methods["persist-queue"] = (peer, max(100, chunk // 4))
     rates = interleaved(methods, rounds)
-    ours = median(rates["add_event"])
-    figures.append(Figure("1a", "enqueue, normal durability, 1 thread", ours, "events/s",
-                          median(rates["raw"]), "raw WAL insert", Target("ratio>=", 0.70),
-                          runs=rounds))
-    figures.append(Figure("1f", "enqueue vs raw insert of a payload built per row", ours,
-                          "events/s", median(rates["raw+build"]), "raw insert + build",
-                          runs=rounds, note="shows what bounds figure 1a"))
+    ours = rates["add_event"]
+    figures.append(Figure.from_runs("1a", "enqueue, normal durability, 1 thread", ours,
+                                    "events/s", rates["raw"], "raw WAL insert",
+                                    Target("ratio>=", 0.70)))
+    figures.append(Figure.from_runs("1f", "enqueue vs raw insert of a payload built per row",
+                                    ours, "events/s", rates["raw+build"], "raw insert + build",
+                                    note="shows what bounds figure 1a"))
     built.close()
     if isinstance(peer, str):
         figures.append(unavailable("1b", "enqueue vs persist-queue", peer))
     else:
-        figures.append(Figure("1b", "enqueue vs persist-queue", ours, "events/s",
-                              median(rates["persist-queue"]), "SQLiteAckQueue.put",
-                              Target("ratio>=", 4.0), runs=rounds))
+        figures.append(Figure.from_runs("1b", "enqueue vs persist-queue", ours, "events/s",
+                                        rates["persist-queue"], "SQLiteAckQueue.put",
+                                        Target("ratio>=", 4.0)))
 
     # Per-call latency: a separate pass, so timing each call does not skew the rates.
     calls = ctx.scaled(3000, 20000)
@@ -137,8 +137,8 @@ def run(ctx: BenchContext) -> list[Figure]:
     rates = interleaved({"add_event": (add_events, chunk), "raw": (raw.run, chunk)},
                         full_rounds)
     raw.close()
-    figures.append(Figure("2", "enqueue, full durability", median(rates["add_event"]),
-                          "events/s", median(rates["raw"]), "raw WAL+FULL insert",
-                          Target("ratio>=", 0.80), runs=full_rounds))
+    figures.append(Figure.from_runs("2", "enqueue, full durability", rates["add_event"],
+                                    "events/s", rates["raw"], "raw WAL+FULL insert",
+                                    Target("ratio>=", 0.80)))
     api.reset_for_tests(None)
     return sorted(figures, key=lambda f: f.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -51,7 +52,17 @@ class Figure:
     runs: int = 0
     note: str = ""
     unavailable: bool = False
-    spread: tuple[float, float] | None = field(default=None)
+    #: The per-run values behind ``value`` and ``reference``, where kept.
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def from_runs(cls, key: str, name: str, values: Sequence[float], unit: str,
+                  references: Sequence[float], reference_name: str,
+                  target: Target | None = None, note: str = "") -> Figure:
+        """A figure whose value and reference are the medians of their runs."""
+        return cls(key, name, statistics.median(values), unit, statistics.median(references),
+                   reference_name, target, runs=len(values), note=note,
+                   samples={"value": list(values), "reference": list(references)})
 
     @property
     def ratio(self) -> float | None:

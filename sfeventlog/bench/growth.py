@@ -7,7 +7,6 @@ import time
 from sfeventlog.bench.context import BenchContext
 from sfeventlog.bench.figures import Figure
 from sfeventlog.bench.spoolwork import enqueuer, null_drain_rate, open_spool, trim
-from sfeventlog.bench.timing import median
 from sfeventlog.bench.workload import spool_rows
 
 
@@ -38,13 +37,13 @@ def run(ctx: BenchContext) -> list[Figure]:
     figures = []
     note = "" if not ctx.quick else "quick mode: up to 100k (full mode: 1M)"
     for b in backlogs:
-        figures.append(Figure(f"10-{_label(b)}", f"enqueue at a {_label(b)} backlog",
-                              median(enqueue[b]), "events/s", median(enqueue[base]),
-                              f"at {_label(base)}", runs=rounds, note=note))
+        figures.append(Figure.from_runs(f"10-{_label(b)}", f"enqueue at a {_label(b)} backlog",
+                                        enqueue[b], "events/s", enqueue[base],
+                                        f"at {_label(base)}", note=note))
         note = ""  # said once
     for b in backlogs:
-        figures.append(Figure(f"10-{_label(b)}d", f"drain (null transport) at {_label(b)}",
-                              median(drain[b]), "events/s", median(drain[base]),
-                              f"at {_label(base)}", runs=rounds))
+        figures.append(Figure.from_runs(f"10-{_label(b)}d",
+                                        f"drain (null transport) at {_label(b)}",
+                                        drain[b], "events/s", drain[base], f"at {_label(base)}"))
     return figures
 

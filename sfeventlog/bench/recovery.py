@@ -44,11 +44,11 @@ def run(ctx: BenchContext) -> list[Figure]:
         firsts.append(first if first is not None else 0.0)
         ctx.log(f"outage drill {n + 1}: resume -> first delivery {firsts[-1]:.2f} s,"
                 f" -> depth 0 {total:.2f} s")
-    drain_only = median([t - f for t, f in zip(totals, firsts, strict=True)])
+    drain_only = [t - f for t, f in zip(totals, firsts, strict=True)]
     note = f"{outage} s outage at {RATE}/s"
     if ctx.quick:
         note += " (quick mode; full: 30 s)"
     note += f"; resume -> first delivery (backoff wait) {median(firsts):.2f} s"
-    return [Figure("8", f"recovery: resume -> depth 0 after {outage} s outage",
-                   median(totals), "s", drain_only, "drain alone", Target("value<", 5.0),
-                   runs=runs, note=note)]
+    return [Figure.from_runs("8", f"recovery: resume -> depth 0 after {outage} s outage",
+                             totals, "s", drain_only, "drain alone", Target("value<", 5.0),
+                             note=note)]

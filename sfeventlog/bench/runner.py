@@ -96,5 +96,5 @@ def report(figures: Sequence[Figure], meta: dict[str, Any], *, as_json: bool) ->
         lines += ["", "notes:", *notes]
     counts = {s: sum(1 for f in figures if f.status == s) for s in ("PASS", "MISS", "UNAVAILABLE")}
     lines += ["", "targets: " + ", ".join(f"{n} {s}" for s, n in counts.items())
-              + "; every value and reference is a median of the runs shown in --json"]
+              + "; values and references are medians (--json lists the runs)"]
     return "\n".join(lines)

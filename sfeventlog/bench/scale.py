@@ -11,7 +11,6 @@ from __future__ import annotations
 from sfeventlog.bench.context import BenchContext, MariaDBMissing
 from sfeventlog.bench.figures import Figure, Target, unavailable
 from sfeventlog.bench.mariadb_store import TransportWriter, innodb_reads, prefill, settle
-from sfeventlog.bench.timing import median
 from sfeventlog.bench.workload import BATCH, Objects, make_records
 
 
@@ -47,8 +46,7 @@ def run(ctx: BenchContext) -> list[Figure]:
         for writer in writers.values():
             writer.close()
         per_event = reads / (2 * rounds * batches * BATCH)
-        figures.append(Figure(
-            key, name, median(rates["full"]), "events/s", median(rates["empty"]), "empty table",
-            target, runs=rounds,
+        figures.append(Figure.from_runs(
+            key, name, rates["full"], "events/s", rates["empty"], "empty table", target,
             note=(note + "; " if note else "") + f"{per_event:.2f} pages read from disk per event"))
     return figures
