@@ -23,11 +23,14 @@ def register(sub: Any) -> None:
             "sfeventlog bench --quick",
             "sfeventlog bench --only enqueue backlog",
             "sfeventlog bench --json > results.json",
+            "sfeventlog bench --save results.json    # the table, and JSON to a file",
         ],
     )
     p.add_argument("--quick", action="store_true",
                    help="smaller runs: about a minute (some figures on smaller tables)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--save", metavar="PATH", default=None,
+                   help="also write the results as JSON to PATH (with the per-run values)")
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="only these groups: " + ", ".join(g.name for g in GROUPS))
     p.add_argument("--tmpdir", default=None, help="where the temporary files go")
@@ -47,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
                          f" choose from {', '.join(runner.GROUP_NAMES)}")
     figures, meta = runner.run(quick=args.quick, only=args.only, tmpdir=args.tmpdir)
     print(runner.report(figures, meta, as_json=args.json))
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as out:
+            out.write(runner.report(figures, meta, as_json=True) + "\n")
     missing = [f for f in figures if f.unavailable]
     for f in missing:
         print(f"sfeventlog bench: figure {f.key} NOT MEASURED: {f.note}", file=sys.stderr)
