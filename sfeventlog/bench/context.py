@@ -12,6 +12,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
+from sfeventlog.bench.mariadb_server import MariaDBServer, MariaDBUnavailable
+from sfeventlog.bench.mariadb_store import fresh_database
 from sfeventlog.bench.workload import spool_rows
 from sfeventlog.config import Settings
 from sfeventlog.spool import Spool
@@ -32,7 +34,7 @@ class BenchContext:
         self._tmp = tempfile.TemporaryDirectory(prefix="sfeventlog-bench-", dir=tmpdir)
         self.tmp = Path(self._tmp.name)
         self.log = log or (lambda line: print(f"# {line}", file=sys.stderr, flush=True))
-        self._mariadb: object | None = None
+        self._mariadb: MariaDBServer | None = None
         self._mariadb_error: str | None = None
         self._spools: dict[int, Path] = {}
 
@@ -47,9 +49,6 @@ class BenchContext:
 
         Starts the server on first use; raises ``MariaDBMissing`` if it cannot.
         """
-        from sfeventlog.bench.mariadb_server import MariaDBServer, MariaDBUnavailable
-        from sfeventlog.bench.mariadb_store import fresh_database
-
         if self._mariadb_error is not None:
             raise MariaDBMissing(self._mariadb_error)
         if self._mariadb is None:
@@ -62,7 +61,6 @@ class BenchContext:
                 raise MariaDBMissing(self._mariadb_error) from None
             self._mariadb = server
             self.log(f"private MariaDB on 127.0.0.1:{server.port}, datadir {server.datadir}")
-        assert isinstance(self._mariadb, MariaDBServer)
         return fresh_database(self._mariadb, database)
 
     # -- spools with a backlog ------------------------------------------------------
@@ -92,7 +90,7 @@ class BenchContext:
     def close(self) -> None:
         server, self._mariadb = self._mariadb, None
         if server is not None:
-            server.stop()  # type: ignore[attr-defined]
+            server.stop()
         self._tmp.cleanup()
 
     def __enter__(self) -> BenchContext:
