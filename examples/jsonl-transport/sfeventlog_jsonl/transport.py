@@ -90,10 +90,15 @@ class JsonlTransport(Transport):
 
     def check(self) -> None:
         """The directory must exist and be writable."""
-        directory = self.path.parent
-        if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        if not self.probe():
             raise RetryableError(
-                f"directory {directory} does not exist or is not writable (set by {PATH_KEY})")
+                f"directory {self.path.parent} does not exist or is not writable"
+                f" (set by {PATH_KEY})")
+
+    def probe(self) -> bool:
+        """Cheap readiness: can we write in the file's directory?  No I/O but a stat."""
+        directory = self.path.parent
+        return directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)
 
     def close(self) -> None:
         """Forget the index; the next call re-reads the file.  Safe twice."""

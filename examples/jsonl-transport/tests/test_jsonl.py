@@ -64,8 +64,11 @@ def test_missing_directory_is_retryable_and_names_the_key(backend: JsonlBackend)
         transport.record_event_batch([make_record()])
     with pytest.raises(RetryableError, match="does not exist"):
         transport.check()
-    # Once the operator creates the directory, the same batch goes through.
+    assert transport.probe() is False
+    # Once the operator creates the directory, the probe says so (the drainer
+    # then retries early) and the same batch goes through.
     backend.unreachable_settings().eventlog_jsonl_path.parent.mkdir()
+    assert transport.probe() is True
     transport.record_event_batch([make_record()])
 
 
