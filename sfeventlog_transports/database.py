@@ -16,16 +16,13 @@ import grpc
 from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.records import EventRecord
-from sfeventlog.transport import Transport
 from sfeventlog.wire import database_pb2_grpc
 from sfeventlog.wire.client import (
-    channel_credentials,
     classify_rpc_error,
-    health_probe,
-    open_channel,
     with_port,
 )
 from sfeventlog.wire.database_codec import encode_batch
+from sfeventlog_transports._grpc import GrpcTransport
 
 #: ``StatusReply.error`` texts meaning the server rejects the records
 #: themselves (ours and upstream's validation wording); anything else in a
@@ -43,7 +40,7 @@ def classify_reply_error(error: str, target: str) -> PermanentError | RetryableE
     return RetryableError(message)
 
 
-class DatabaseTransport(Transport):
+class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
     """Sends batches to sf-database over gRPC; one reused channel, lazily opened."""
 
     def __init__(self, settings: Settings) -> None:
@@ -54,15 +51,12 @@ class DatabaseTransport(Transport):
         self._targets = [with_port(h, settings.mariadb_gateway_port) for h in hosts]
         self._timeout = settings.mariadb_gateway_timeout
         self._current = 0
-        self._channel: grpc.Channel | None = None
-        self._stub: database_pb2_grpc.DatabaseServiceStub | None = None
 
-    def _stub_for_current(self) -> database_pb2_grpc.DatabaseServiceStub:
-        if self._stub is None:
-            self._channel = open_channel(self._targets[self._current],
-                                         channel_credentials(self.settings))
-            self._stub = database_pb2_grpc.DatabaseServiceStub(self._channel)
-        return self._stub
+    def current_target(self) -> str:
+        return self._targets[self._current]
+
+    def make_stub(self, channel: grpc.Channel) -> database_pb2_grpc.DatabaseServiceStub:
+        return database_pb2_grpc.DatabaseServiceStub(channel)
 
     def _fail_over(self) -> None:
         self.close()
@@ -79,7 +73,7 @@ class DatabaseTransport(Transport):
         for _ in range(len(self._targets)):
             target = self._targets[self._current]
             try:
-                reply = self._stub_for_current().RecordEventBatch(request, timeout=self._timeout)
+                reply = self.stub().RecordEventBatch(request, timeout=self._timeout)
             except grpc.RpcError as exc:
                 error = classify_rpc_error(exc, f"sf-database at {target}")
                 if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
@@ -91,14 +85,3 @@ class DatabaseTransport(Transport):
                 raise classify_reply_error(reply.error, target)
             return
         raise RetryableError("no sf-database host accepted the batch: " + "; ".join(failures))
-
-    def probe(self) -> bool:
-        """Ask the current host's gRPC health service (1 s deadline)."""
-        self._stub_for_current()
-        assert self._channel is not None
-        return health_probe(self._channel)
-
-    def close(self) -> None:
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None:
-            channel.close()
