@@ -190,10 +190,10 @@ class BlockingStore(EventStore):
         self.inner = SqliteEventStore(path)
         self.entered, self.release = entered, release
 
-    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+    def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         self.entered.set()
         self.release.wait(30)
-        return self.inner.write_batch(records)
+        return self.inner._write_batch(records)
 
     def get_object_events(self, object_type: str, object_uuid: str, limit: int = 100,
                           event_type: str | None = None) -> list[EventRecord]:

@@ -7,11 +7,15 @@ gRPC server all go through an ``EventStore``.
 from __future__ import annotations
 
 import abc
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sfeventlog.errors import SfEventlogError
 from sfeventlog.records import EventRecord
+
+LOG = logging.getLogger(__name__)
 
 #: Version of the events / event_objects schema this code writes.
 SCHEMA_VERSION = 1
@@ -42,13 +46,33 @@ def clamp_limit(limit: int) -> int:
 class EventStore(abc.ABC):
     """Writes batches of events and reads them back per object."""
 
-    @abc.abstractmethod
+    #: When the (cheap, not free) row estimate for ``database_events_rows`` is next due.
+    _rows_due = 0.0
+
     def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         """Insert ``records`` in one transaction, ignoring ``event_uuid``s already stored.
 
-        Returns only after the commit.  Raises ``RetryableError`` or
-        ``PermanentError`` (classified store errors) or ``SchemaError``.
+        Returns only after the commit, then counts the result in the store
+        metrics.  Raises ``RetryableError`` or ``PermanentError`` (classified
+        store errors) or ``SchemaError``.
         """
+        # Imported here: the metrics module needs WriteResult from this one.
+        from sfeventlog.store import metrics
+
+        result = self._write_batch(records)
+        metrics.publish_write(result)
+        now = time.monotonic()
+        if now >= self._rows_due:
+            self._rows_due = now + metrics.ROWS_REFRESH_SECONDS
+            try:
+                metrics.EVENTS_ROWS.set(self.approx_rows())
+            except Exception as exc:  # noqa: BLE001 - a gauge must not fail a write
+                LOG.debug("could not refresh database_events_rows: %s", exc)
+        return result
+
+    @abc.abstractmethod
+    def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+        """The store-specific insert behind ``write_batch``: one transaction."""
 
     @abc.abstractmethod
     def get_object_events(

@@ -93,7 +93,6 @@ class MariaDBEventStore(EventStore):
         self._lock = threading.Lock()
         self._server_ok = False
         self._schema_ok = False
-        self._rows_gauge = metrics.RowsGaugeRefresher()
 
     def __repr__(self) -> str:
         return f"MariaDBEventStore({self.where})"
@@ -253,7 +252,7 @@ class MariaDBEventStore(EventStore):
 
     # -- EventStore --------------------------------------------------------
 
-    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+    def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         unique, _ = dedupe(records)
         rows = [event_row(r) for r in unique]
         objects = [row for r in unique for row in object_rows(r)]
@@ -284,11 +283,7 @@ class MariaDBEventStore(EventStore):
             total = sum(by_type.values())
             return WriteResult(total, len(records) - total, by_type)
 
-        result = self._run(body)
-        metrics.publish_write(result)
-        if self._rows_gauge.due():
-            self._refresh_rows_gauge()
-        return result
+        return self._run(body)
 
     def get_object_events(
         self,
@@ -356,12 +351,6 @@ class MariaDBEventStore(EventStore):
             return int(row[0] or 0) if row else 0
 
         return self._run(body)
-
-    def _refresh_rows_gauge(self) -> None:
-        try:
-            metrics.EVENTS_ROWS.set(self.approx_rows())
-        except Exception as exc:  # noqa: BLE001 - a gauge must not fail a write
-            LOG.debug("could not refresh database_events_rows: %s", exc)
 
     def close(self) -> None:
         with self._lock:

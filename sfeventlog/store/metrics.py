@@ -6,8 +6,6 @@ write through an ``EventStore``; the stores update these after each commit.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import Counter, Gauge
 
 from sfeventlog.store.base import WriteResult
@@ -42,18 +40,3 @@ def publish_write(result: WriteResult) -> None:
             EVENTS_INSERTED.labels(event_type).inc(count)
     if result.duplicates:
         EVENTS_DUPLICATES.inc(result.duplicates)
-
-
-class RowsGaugeRefresher:
-    """Rate-limits the (cheap but not free) row-estimate query."""
-
-    def __init__(self, interval: float = ROWS_REFRESH_SECONDS) -> None:
-        self.interval = interval
-        self._next = 0.0
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now < self._next:
-            return False
-        self._next = now + self.interval
-        return True

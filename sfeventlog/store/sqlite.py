@@ -94,7 +94,6 @@ class SqliteEventStore(EventStore):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._schema_ok = False
-        self._rows_gauge = metrics.RowsGaugeRefresher()
 
     def __repr__(self) -> str:
         return f"SqliteEventStore({str(self.path)!r})"
@@ -183,7 +182,7 @@ class SqliteEventStore(EventStore):
     def migrate(self) -> bool:
         return self._guarded(True, self._migrate)
 
-    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+    def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         unique, in_batch_duplicates = dedupe(records)
         groups = group_by_type(unique)
         event_rows = {t: [event_row(r) for r in rs] for t, rs in groups.items()}
@@ -202,11 +201,7 @@ class SqliteEventStore(EventStore):
             inserted = sum(inserted_by_type.values())
             return WriteResult(inserted, len(records) - inserted, inserted_by_type)
 
-        result = self._guarded(True, body)
-        metrics.publish_write(result)
-        if self._rows_gauge.due():
-            self._refresh_rows_gauge()
-        return result
+        return self._guarded(True, body)
 
     def get_object_events(
         self,
@@ -261,12 +256,6 @@ class SqliteEventStore(EventStore):
             return int(row[0] or 0)
 
         return self._guarded(False, body)
-
-    def _refresh_rows_gauge(self) -> None:
-        try:
-            metrics.EVENTS_ROWS.set(self.approx_rows())
-        except Exception as exc:  # noqa: BLE001 - a gauge must not fail a write
-            LOG.debug("could not refresh database_events_rows: %s", exc)
 
     def close(self) -> None:
         with self._lock:
