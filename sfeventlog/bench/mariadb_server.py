@@ -13,6 +13,7 @@ Set ``MARIADBD`` to use another ``mariadbd`` binary.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import shutil
 import signal
@@ -36,6 +37,9 @@ HOW_TO_ENABLE = (
     "install mariadb-server (apt-get install mariadb-server) so that /usr/sbin/mariadbd"
     " and mariadb-install-db exist, or point MARIADBD at a mariadbd binary"
 )
+
+
+LOG = logging.getLogger(__name__)
 
 
 class MariaDBUnavailable(RuntimeError):
@@ -90,7 +94,13 @@ class MariaDBServer:
         if self.mariadbd is None:
             raise MariaDBUnavailable("no mariadbd binary found")
         if not (self.datadir / "mysql").is_dir():
-            self._install()
+            try:
+                self._install()
+            except MariaDBUnavailable as first:
+                # One clean retry: a bootstrap can fail transiently under load.
+                LOG.warning("mariadb-install-db failed, retrying once: %s", first)
+                shutil.rmtree(self.datadir, ignore_errors=True)
+                self._install()
         args = [
             self.mariadbd, "--no-defaults",
             f"--datadir={self.datadir}", f"--socket={self.socket_path}",
@@ -98,6 +108,7 @@ class MariaDBServer:
             f"--port={self.port}", f"--bind-address={self.host}",
             "--skip-name-resolve", "--character-set-server=utf8mb4",
             "--collation-server=utf8mb4_general_ci", "--max-connections=200",
+            f"--tmpdir={self._tmpdir()}",
             *self.extra_args,
         ]
         if os.geteuid() == 0:
@@ -137,6 +148,12 @@ class MariaDBServer:
             proc.kill()
             proc.wait(10)
 
+    def _tmpdir(self) -> Path:
+        # A private tmpdir: a shared /tmp made install fail once under load.
+        path = self.base_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def _install(self) -> None:
         tool = _install_db_tool()
         if tool is None:
@@ -144,7 +161,7 @@ class MariaDBServer:
         self.datadir.mkdir(parents=True, exist_ok=True)
         cmd = [tool, "--no-defaults", f"--datadir={self.datadir}",
                "--auth-root-authentication-method=normal", "--skip-test-db",
-               "--skip-name-resolve"]
+               "--skip-name-resolve", f"--tmpdir={self._tmpdir()}"]
         if os.geteuid() == 0:
             cmd.append("--user=root")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
