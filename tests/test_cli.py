@@ -157,3 +157,19 @@ def test_transports_check_probes_each_store(tmp_path: Path) -> None:
         assert checks[down].startswith("failed: "), (down, checks[down])
     env["SHAKENFIST_EVENTLOG_TRANSPORT"] = "database"
     assert _run("transports", "--check", env=env, check=False).returncode == 1
+
+
+def test_sqlite_check_creates_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "events.sqlite"
+    env = {"SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",
+           "SHAKENFIST_EVENTLOG_SQLITE_PATH": str(target)}
+    rows = json.loads(_run("transports", "--check", "--json", env=env).stdout)
+    assert next(r for r in rows if r["name"] == "sqlite")["check"] == "ok"
+    assert not target.exists() and not target.parent.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env["SHAKENFIST_EVENTLOG_SQLITE_PATH"] = str(blocker / "events.sqlite")
+    proc = _run("transports", "--check", "--json", env=env, check=False)
+    assert proc.returncode == 1
+    check = next(r for r in json.loads(proc.stdout) if r["name"] == "sqlite")["check"]
+    assert check.startswith("failed: ")
