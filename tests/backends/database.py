@@ -6,12 +6,12 @@ what the contract kit checks is what the server really stored.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from sfeventlog.bench.servers import mariadb_env as bench_mariadb_env
 from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.testing.backend import make_record
@@ -22,16 +22,7 @@ from tests.servers.reference import ServerProcess
 
 def mariadb_env(server: MariaDBServer, database: str) -> dict[str, str]:
     """The environment that points ``sfeventlog serve database`` at ``database``."""
-    settings = server.settings(database)
-    env = dict(os.environ)
-    env.update({
-        "SHAKENFIST_MARIADB_HOST": settings.mariadb_host,
-        "SHAKENFIST_MARIADB_PORT": str(settings.mariadb_port),
-        "SHAKENFIST_MARIADB_USER": settings.mariadb_user,
-        "SHAKENFIST_MARIADB_PASSWORD": settings.mariadb_password.get_secret_value(),
-        "SHAKENFIST_MARIADB_DATABASE": database,
-    })
-    return env
+    return bench_mariadb_env(server.settings(database))
 
 
 def start_database_server(mariadb: MariaDBServer, database: str, tmp_path: Path,
