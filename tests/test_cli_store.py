@@ -41,7 +41,9 @@ def test_sqlite_migrate_twice_then_events(tmp_path: Path,
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "migrated to version 1" in out[0] and "nothing to do" in out[1]
+    assert out[0].endswith("found no events schema") and "created table events" in out[1]
+    assert "schema migrated to upstream layout 1 + sfeventlog additions 1" in out[4]
+    assert len(out) == 7 and "nothing to do" in out[6]
 
     store = SqliteEventStore(path)
     old = make_record(timestamp=100.0, objects=[("instance", "i-1")], message="old")
@@ -85,9 +87,10 @@ def test_mariadb_migrate_twice_and_missing_schema(mariadb_server: MariaDBServer,
     assert cli_main(["migrate"]) == 0
     assert cli_main(["migrate", "--mariadb"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "migrated to version 1" in out[0] and "nothing to do" in out[1]
+    assert "found no events schema" in out[0] and "schema migrated to" in out[4]
+    assert len(out) == 7 and "nothing to do" in out[6]
     versions = mariadb_server.execute("SELECT table_name, version FROM schema_versions",
                                       database=database)
-    assert sorted(versions) == [("event_objects", 1), ("events", 1)]
+    assert sorted(versions) == [("event_objects", 1), ("events", 1), ("sfeventlog", 1)]
     assert cli_main(["events", "instance", "x"]) == 0
     assert TEST_PASSWORD not in "".join(capsys.readouterr())

@@ -1,17 +1,39 @@
-"""The events schema, for MariaDB and SQLite, and its migrations.
+"""The events schema, for MariaDB and SQLite: its identity, what a store has, what migrate does.
 
-One logical schema (``docs``: upstream-facts, "MariaDB schema"):
+The layout is upstream Shaken Fist's (``docs``: upstream-facts, "MariaDB
+schema"), plus sfeventlog's additions:
 
 * ``events``: one row per event, keyed by ``event_uuid``;
 * ``event_objects``: one row per (object, event), keyed by
-  ``(object_type, object_uuid, event_uuid)``, plus ``ordinal``, the object's
-  position in the record's ``objects`` list, so a read returns the list in
-  the order it was written (an addition to the upstream schema; readers that
-  do not know it ignore it);
-* ``schema_versions``: the version of each table.
+  ``(object_type, object_uuid, event_uuid)``; sfeventlog adds ``ordinal``,
+  the object's position in the record's ``objects`` list, so a read returns
+  the list in the order it was written.  It has a default, so upstream's
+  inserts, which name three columns, still work (their rows read as 0);
+* ``schema_versions``: one row per versioned thing.
 
-No foreign key between the two tables, on purpose (as upstream).  Key columns
-use a binary collation so uuids and object types match exactly.
+Identity (``schema_versions`` rows).  ``events`` and ``event_objects`` belong
+to upstream: they hold upstream's layout version (``UPSTREAM_VERSION``),
+which sfeventlog writes when it creates the tables and never raises or
+lowers.  sfeventlog's additions have their own row, ``ADDITIONS_KEY``, so no
+number of ours can ever be mistaken for one of upstream's (today's or a
+future one).  A version row is only a record, though: what a store can do is
+decided by what ``introspect`` finds (tables, columns, keys, indexes), so a
+database upstream created (no ``ordinal``, no ``sfeventlog`` row) is written
+to as it is until ``sfeventlog migrate`` adds the column.
+
+Collation: no table or column names one.  Every table takes the database's
+default collation, as upstream's do, so a join between a table upstream
+created and one sfeventlog created always compares like with like (MariaDB
+refuses ``=`` between, say, ``utf8mb4_general_ci`` and
+``utf8mb4_unicode_ci`` columns).  The cost, shared with upstream: key
+comparisons follow that collation (with the usual ``_ci`` default,
+``'ABC' = 'abc'``); uuids are written lower-case, so this only matters for
+hand-made keys.  Note that ``DEFAULT CHARSET=utf8mb4`` alone would pick
+utf8mb4's compiled-in default collation, not the database's: the DDL below
+names no charset either (the server check requires the database to be
+utf8mb4).
+
+No foreign key between the two tables, on purpose (as upstream).
 
 Both stores enforce the same column limits (``LIMITS``): SQLite through CHECK
 constraints, so a record one store rejects the other rejects too.
@@ -19,10 +41,37 @@ constraints, so a record one store rejects the other rejects too.
 
 from __future__ import annotations
 
-from sfeventlog.store.base import SCHEMA_VERSION
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-#: The versioned tables, in creation order.
+from sfeventlog.store.rows import EVENT_COLUMNS
+
+#: Upstream's layout version of ``events`` and ``event_objects`` (its
+#: EVENTS_VERSION and EVENT_OBJECTS_VERSION): the layout sfeventlog builds on.
+UPSTREAM_VERSION = 1
+#: The tables upstream versions, in creation order.
 TABLES = ("events", "event_objects")
+#: The ``schema_versions`` row that records sfeventlog's additions.
+ADDITIONS_KEY = "sfeventlog"
+#: Version of sfeventlog's additions; 1 = ``event_objects.ordinal``.
+ADDITIONS_VERSION = 1
+
+#: Columns a table must have for the stores to read and write it.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": EVENT_COLUMNS,
+    "event_objects": ("object_type", "object_uuid", "event_uuid"),
+}
+#: The key that makes a replayed insert a no-op; without it replays would duplicate rows.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "events": ("event_uuid",),
+    "event_objects": ("object_type", "object_uuid", "event_uuid"),
+}
+#: Secondary indexes (reads and prune need them; writes do not).
+INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "events": {"idx_events_type_timestamp": ("event_type", "timestamp"),
+               "idx_events_request_id": ("request_id",)},
+    "event_objects": {"idx_event_objects_event": ("event_uuid",)},
+}
 
 #: Column length limits (characters; ``message`` in bytes, as MariaDB TEXT).
 LIMITS = {
@@ -35,20 +84,176 @@ LIMITS = {
     "message_bytes": 65535,
 }
 
+MIGRATE_HINT = "run `sfeventlog migrate` (see `sfeventlog migrate --help`)"
+
+# -- what a store has --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    """What introspecting a store found.
+
+    ``columns``: table -> its column names, for the tables that exist.
+    ``keys``: table -> {index name -> its columns in order}; the primary key
+    is named ``PRIMARY``.  ``versions``: the ``schema_versions`` rows.
+    """
+
+    columns: Mapping[str, frozenset[str]]
+    keys: Mapping[str, Mapping[str, tuple[str, ...]]]
+    versions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How to write and read a usable store."""
+
+    #: ``event_objects.ordinal`` exists: objects are written and read in their order.
+    ordinal: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a store is, whether it can be used now, and what migrate would do."""
+
+    #: How to write now; None if the store cannot be used as it is.
+    layout: Layout | None
+    #: Why it cannot be used now (None if it can); names the fix.
+    problem: str | None
+    #: Why ``migrate`` cannot fix it either (None if it can).
+    blocker: str | None
+    #: What ``migrate`` would do, as keys of ``STEPS``; empty when current.
+    steps: tuple[str, ...]
+    #: One line saying what was found, for operators.
+    found: str
+    #: Things worth a warning that change nothing (a newer version than known).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What ``EventStore.migrate`` found and did; false when it did nothing."""
+
+    #: What was there before (``Plan.found``).
+    found: str
+    #: What it did, one line per step (``STEPS`` texts).
+    done: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.done)
+
+
+RECORD_VERSIONS = "record versions"
+ADD_ORDINAL = "add event_objects.ordinal"
+
+#: What each step does, for ``sfeventlog migrate``'s report.
+STEPS: dict[str, str] = {
+    "create events": "created table events",
+    "create event_objects": "created table event_objects (with sfeventlog's ordinal column)",
+    ADD_ORDINAL: "added column event_objects.ordinal (instant: no row rewritten;"
+                 " rows written before read as ordinal 0)",
+    **{f"add {name}": f"added index {name} on {table} ({', '.join(columns)})"
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
+    RECORD_VERSIONS: "recorded schema_versions: " + ", ".join(
+        [f"{t} = {UPSTREAM_VERSION}" for t in TABLES] + [f"{ADDITIONS_KEY} = {ADDITIONS_VERSION}"]),
+}
+
+CURRENT = (f"upstream layout {UPSTREAM_VERSION} + sfeventlog additions {ADDITIONS_VERSION}"
+           " (event_objects.ordinal)")
+
+
+def _has_index(keys: Mapping[str, tuple[str, ...]], columns: tuple[str, ...]) -> bool:
+    """An index whose leading columns are ``columns`` serves, whatever its name."""
+    return any(have[:len(columns)] == columns for name, have in keys.items() if name != "PRIMARY")
+
+
+def _describe(found: Found) -> str:
+    if not any(t in found.columns for t in TABLES):
+        return "no events schema"
+    parts = []
+    for table in TABLES:
+        if table not in found.columns:
+            parts.append(f"no {table} table")
+        else:
+            version = found.versions.get(table)
+            parts.append(f"{table} {'unversioned' if version is None else f'version {version}'}")
+    ordinal = "ordinal" in found.columns.get("event_objects", frozenset())
+    additions = found.versions.get(ADDITIONS_KEY)
+    if additions is not None:
+        parts.append(f"{ADDITIONS_KEY} additions {additions}")
+    elif "event_objects" in found.columns:
+        parts.append("sfeventlog's ordinal column but no sfeventlog version row" if ordinal
+                     else "no sfeventlog additions (as upstream Shaken Fist creates it)")
+    return ", ".join(parts)
+
+
+def plan(found: Found, where: str) -> Plan:
+    """Decide from what is really there; version rows only say what to record."""
+    described = _describe(found)
+    blockers: list[str] = []
+    for table in TABLES:
+        if table not in found.columns:
+            continue
+        missing = [c for c in REQUIRED_COLUMNS[table] if c not in found.columns[table]]
+        if missing:
+            blockers.append(f"{table} has no column {', '.join(missing)}")
+        primary = found.keys.get(table, {}).get("PRIMARY")
+        if primary != PRIMARY_KEYS[table]:
+            blockers.append(f"{table}'s primary key is {primary or 'missing'}, not"
+                            f" ({', '.join(PRIMARY_KEYS[table])}), so replays would duplicate rows")
+    notes = tuple(
+        f"{key} is at version {found.versions[key]}, newer than the {known} this sfeventlog knows"
+        for key, known in [*((t, UPSTREAM_VERSION) for t in TABLES), (ADDITIONS_KEY, ADDITIONS_VERSION)]
+        if found.versions.get(key, 0) > known
+    )
+    if blockers:
+        blocker = (f"{where}: the events tables are not a layout sfeventlog or Shaken Fist"
+                   f" writes ({'; '.join(blockers)}); `sfeventlog migrate` will not change them:"
+                   " fix or rename them by hand")
+        return Plan(None, blocker, blocker, (), described, notes)
+
+    steps: list[str] = []
+    for table in TABLES:
+        if table not in found.columns:
+            steps.append(f"create {table}")
+            continue
+        keys = found.keys.get(table, {})
+        steps += [f"add {name}" for name, columns in INDEXES[table].items()
+                  if not _has_index(keys, columns)]
+    has_ordinal = "ordinal" in found.columns.get("event_objects", frozenset())
+    if "event_objects" in found.columns and not has_ordinal:
+        steps.append(ADD_ORDINAL)
+    wanted = {**{t: UPSTREAM_VERSION for t in TABLES}, ADDITIONS_KEY: ADDITIONS_VERSION}
+    if steps or any(found.versions.get(k, 0) < v for k, v in wanted.items()):
+        steps.append(RECORD_VERSIONS)
+
+    missing_tables = [t for t in TABLES if t not in found.columns]
+    if missing_tables:
+        problem = (f"{where}: the events schema is missing (no {', '.join(missing_tables)});"
+                   f" {MIGRATE_HINT}")
+        return Plan(None, problem, None, tuple(steps), described, notes)
+    return Plan(Layout(ordinal=has_ordinal), None, None, tuple(steps), described, notes)
+
+
+# -- MariaDB -----------------------------------------------------------------
+
+# Upstream's shape (its tables name no engine options, charset or collation);
+# see the module docstring for why none is named here either.
 MARIADB_VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
     table_name VARCHAR(64) NOT NULL PRIMARY KEY,
     version INT NOT NULL,
     updated_at DOUBLE NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+) ENGINE=InnoDB
 """
 
-#: version -> statements that bring the schema from version-1 to version.
-MARIADB_MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        """
+_MARIADB_ORDINAL = "ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0"
+
+#: Step -> statements.  Each is safe to run again.
+MARIADB_STEPS: dict[str, list[str]] = {
+    "create events": ["""
         CREATE TABLE IF NOT EXISTS events (
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            event_uuid CHAR(36) NOT NULL,
             event_type VARCHAR(32) NOT NULL,
             timestamp DOUBLE NOT NULL,
             fqdn VARCHAR(255) NOT NULL,
@@ -59,20 +264,27 @@ MARIADB_MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (event_uuid),
             INDEX idx_events_type_timestamp (event_type, timestamp),
             INDEX idx_events_request_id (request_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci
-        """,
-        """
+        ) ENGINE=InnoDB
+        """],
+    "create event_objects": [f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            object_uuid VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+            object_type VARCHAR(32) NOT NULL,
+            object_uuid VARCHAR(36) NOT NULL,
+            event_uuid CHAR(36) NOT NULL,
+            {_MARIADB_ORDINAL},
             PRIMARY KEY (object_type, object_uuid, event_uuid),
             INDEX idx_event_objects_event (event_uuid)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci
-        """,
-    ],
+        ) ENGINE=InnoDB
+        """],
+    # INSTANT: metadata only, so no row is rewritten and the table is not
+    # copied; the server refuses rather than silently rebuilding a huge table.
+    ADD_ORDINAL: [f"ALTER TABLE event_objects ADD COLUMN {_MARIADB_ORDINAL}, ALGORITHM=INSTANT"],
+    **{f"add {name}": [f"ALTER TABLE {table} ADD INDEX {name} ({', '.join(columns)}),"
+                       " ALGORITHM=INPLACE, LOCK=NONE"]
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
+
+# -- SQLite ------------------------------------------------------------------
 
 SQLITE_VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -82,8 +294,8 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 )
 """
 
-SQLITE_MIGRATIONS: dict[int, list[str]] = {
-    1: [
+SQLITE_STEPS: dict[str, list[str]] = {
+    "create events": [
         f"""
         CREATE TABLE IF NOT EXISTS events (
             event_uuid TEXT NOT NULL PRIMARY KEY
@@ -98,10 +310,10 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
             request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS['request_id']})
         )
         """,
-        """
-        CREATE INDEX IF NOT EXISTS idx_events_type_timestamp ON events (event_type, timestamp)
-        """,
+        "CREATE INDEX IF NOT EXISTS idx_events_type_timestamp ON events (event_type, timestamp)",
         "CREATE INDEX IF NOT EXISTS idx_events_request_id ON events (request_id)",
+    ],
+    "create event_objects": [
         f"""
         CREATE TABLE IF NOT EXISTS event_objects (
             object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS['object_type']}),
@@ -113,27 +325,18 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
         """,
         "CREATE INDEX IF NOT EXISTS idx_event_objects_event ON event_objects (event_uuid)",
     ],
+    ADD_ORDINAL: ["ALTER TABLE event_objects ADD COLUMN ordinal INTEGER NOT NULL DEFAULT 0"],
+    **{f"add {name}": [f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"]
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
 
-assert max(MARIADB_MIGRATIONS) == SCHEMA_VERSION == max(SQLITE_MIGRATIONS)
+assert set(MARIADB_STEPS) == set(SQLITE_STEPS) == set(STEPS) - {RECORD_VERSIONS}
 
-MIGRATE_HINT = "run `sfeventlog migrate` (see `sfeventlog migrate --help`)"
-
-
-def pending_steps(current: dict[str, int]) -> list[int]:
-    """The migration versions still to apply, given each table's version."""
-    oldest = min((current.get(t, 0) for t in TABLES), default=0)
-    return [v for v in range(oldest + 1, SCHEMA_VERSION + 1)]
+#: The rows ``RECORD_VERSIONS`` writes; an existing higher version is kept.
+VERSION_ROWS = (*((t, UPSTREAM_VERSION) for t in TABLES), (ADDITIONS_KEY, ADDITIONS_VERSION))
 
 
-def schema_problem(current: dict[str, int], where: str) -> str | None:
-    """Why the schema cannot be used yet, or None if it is current (or newer)."""
-    missing = [t for t in TABLES if t not in current]
-    if missing:
-        return f"{where}: the events schema is missing (no {', '.join(missing)}); {MIGRATE_HINT}"
-    old = {t: v for t, v in current.items() if t in TABLES and v < SCHEMA_VERSION}
-    if old:
-        detail = ", ".join(f"{t} at version {v}" for t, v in sorted(old.items()))
-        return (f"{where}: the events schema is too old ({detail}; this sfeventlog needs"
-                f" version {SCHEMA_VERSION}); {MIGRATE_HINT}")
-    return None
+def objects_order(layout: Layout) -> str:
+    """The ORDER BY of an ``event_objects`` read: written order where it is known."""
+    return ("event_uuid, ordinal, object_type, object_uuid" if layout.ordinal
+            else "event_uuid, object_type, object_uuid")
