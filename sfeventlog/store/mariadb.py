@@ -258,8 +258,8 @@ class MariaDBEventStore(EventStore):
         if not found_plan.layout.ordinal:
             self._warn_once(
                 f"{self.where}: the events schema is upstream Shaken Fist's"
-                f" ({found_plan.found}); writing without object order until"
-                " `sfeventlog migrate` adds event_objects.ordinal")
+                f" ({found_plan.found}): objects are stored and read without their"
+                " order until `sfeventlog migrate` adds event_objects.ordinal")
         self._schema_ok = True
 
     def _check_schema(self, conn: Conn) -> None:
