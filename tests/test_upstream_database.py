@@ -318,3 +318,44 @@ def test_migrate_finishes_an_interrupted_upstream_schema(mariadb_server: MariaDB
     finally:
         store.close()
     _both_sides_read(db, records)
+
+
+# -- a schema writes cannot use: a loud stall, never a silent one ---------------
+
+
+def test_unusable_tables_stall_loudly_and_lose_nothing(
+        updb: UpstreamDatabase, env: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # Tables that neither sfeventlog nor upstream writes (a column dropped by
+    # hand): the rows wait in the spool, the drainer backs off (metric and
+    # alert EventlogDrainerBackingOff), each warning says what is wrong and
+    # that migrate will not fix it; nothing is dead-lettered; once the table
+    # is fixed, every event is delivered once.
+    import time
+
+    from prometheus_client import REGISTRY
+
+    updb.query("ALTER TABLE events DROP COLUMN request_id")
+    monkeypatch.setenv("SHAKENFIST_EVENTLOG_SPOOL_DIR", str(tmp_path / "spool"))
+
+    def retryable() -> float:
+        return REGISTRY.get_sample_value(
+            "eventlog_drain_batches_total", {"transport": "mariadb", "outcome": "retryable"}) or 0
+
+    before = retryable()
+    sfeventlog.start("sf-test")
+    for i in range(25):
+        assert sfeventlog.add_event("audit", "instance", "i-stall", f"stalled {i}")
+    deadline = time.monotonic() + 20
+    while retryable() < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert retryable() >= before + 2
+    assert (REGISTRY.get_sample_value("eventlog_drain_backoff_seconds") or 0) > 0
+    assert REGISTRY.get_sample_value("eventlog_spool_depth") == 25
+    assert (REGISTRY.get_sample_value("eventlog_spool_deadletter_depth") or 0) == 0
+    assert any("events has no column request_id" in m and "will not change them" in m
+               for m in caplog.messages)
+    updb.query("ALTER TABLE events ADD COLUMN request_id VARCHAR(64) NULL")
+    assert sfeventlog.stop(30) is True
+    stalled = [r for r in updb.rows()["events"] if r[5].startswith("stalled")]
+    assert len(stalled) == 25 and len({r[0] for r in stalled}) == 25
