@@ -38,10 +38,14 @@ def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_sqlite_migrate_twice_then_events(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "events.sqlite"
+    assert cli_main(["migrate", "--sqlite", str(path), "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "to do: create table events" in dry and "dry run, nothing changed" in dry
+    assert not path.exists()  # a dry run creates nothing
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("found no events schema") and "created table events" in out[1]
+    assert out[0].endswith("found no events schema") and "done: create table events" in out[1]
     assert "schema migrated to upstream layout 1 + sfeventlog additions 1" in out[4]
     assert len(out) == 7 and "nothing to do" in out[6]
 

@@ -247,7 +247,7 @@ def test_schema_is_judged_by_its_columns_not_its_version_rows(
         fresh.write_batch([before])
         assert sorted(fresh.get_events([before.event_uuid])[0].objects) == sorted(objects)
         migration = fresh.migrate()
-        assert STEPS[ADD_ORDINAL] in migration.done
+        assert STEPS[ADD_ORDINAL] in migration.steps
         assert any("newer than the 1" in note for note in migration.notes)
         after = make_record(objects=objects)
         fresh.write_batch([after])

@@ -24,11 +24,11 @@ from sfeventlog.cli.main import main as cli_main
 from sfeventlog.records import EventRecord
 from sfeventlog.store.mariadb import MariaDBEventStore
 from sfeventlog.testing.backend import make_record
+from tests import rawproto as raw
 from tests.servers.mariadb import TEST_PASSWORD, TEST_USER, MariaDBServer
 from tests.servers.reference import ServerProcess
 from tests.test_wire_compat import DB_PATH, call_raw, upstream_batch_entry
 from tests.upstream_mariadb import Upstream
-from tests import rawproto as raw
 
 COLLATION = "utf8mb4_unicode_ci"
 
@@ -186,15 +186,24 @@ def test_migrate_upgrades_an_upstream_database_in_place(
         updb: UpstreamDatabase, env: None, capsys: pytest.CaptureFixture[str]) -> None:
     before, versions = updb.rows(), updb.versions()
     capsys.readouterr()
+    assert cli_main(["migrate", "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "to do: add column event_objects.ordinal" in dry
+    assert "to do: record schema_versions sfeventlog = 1\n" in dry
+    assert "dry run, nothing changed" in dry
+    assert updb.columns("event_objects") == ["object_type", "object_uuid", "event_uuid"]
+    assert updb.versions() == versions
+
     assert cli_main(["migrate"]) == 0
     first = capsys.readouterr().out
+    assert "done: record schema_versions sfeventlog = 1\n" in first  # not upstream's rows
     assert "found events version 1, event_objects version 1, no sfeventlog additions" in first
-    assert "added column event_objects.ordinal (instant: no row rewritten" in first
+    assert "done: add column event_objects.ordinal (instant: no row is rewritten" in first
     assert "schema migrated to upstream layout 1 + sfeventlog additions 1" in first
     assert cli_main(["migrate", "--mariadb"]) == 0
     second = capsys.readouterr().out
     assert "sfeventlog additions 1" in second and second.strip().endswith("nothing to do")
-    assert "added" not in second and "created" not in second
+    assert "done:" not in second
 
     assert updb.rows() == before  # nothing lost, nothing rewritten
     assert updb.query("SELECT DISTINCT ordinal FROM event_objects") == [(0,)]
@@ -235,7 +244,7 @@ def test_serve_database_writes_into_an_upstream_database(updb: UpstreamDatabase,
     try:
         uuids = [f"0190a000-0000-7000-8000-0000000000{i:02d}" for i in range(30)]
         request = b"".join(raw.message(1, upstream_batch_entry(
-            u, duration=0.5 * (i % 2), extra_json='{"n": %d}' % i if i % 3 else "",
+            u, duration=0.5 * (i % 2), extra_json=json.dumps({"n": i}) if i % 3 else "",
             request_id=f"req-{i}" if i % 2 else "", objects=[(5, f"i-{i % 4}"), (9, "n-1")]))
             for i, u in enumerate(uuids))
         assert raw.decode(call_raw(server.target, DB_PATH, request)) == [(1, raw.VARINT, 1)]
@@ -309,7 +318,7 @@ def test_migrate_finishes_an_interrupted_upstream_schema(mariadb_server: MariaDB
     assert cli_main(["migrate", "--mariadb"]) == 0
     out = capsys.readouterr().out
     assert "found events version 1, no event_objects table" in out
-    assert "created table event_objects" in out and "created table events" not in out
+    assert "done: create table event_objects" in out and "table events" not in out
     records = _records(6, "mixed")
     db.upstream.write(records[:3])
     store = MariaDBEventStore(mariadb_server.settings(db.name))

@@ -95,11 +95,12 @@ class EventStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def migrate(self) -> Migration:
+    def migrate(self, dry_run: bool = False) -> Migration:
         """Create or upgrade the schema in place; idempotent.
 
         Never rewrites or deletes a row.  Returns what it found and did
-        (false when it did nothing: the schema was already current).  Raises
+        (false when it did nothing: the schema was already current).  With
+        ``dry_run``, changes nothing and returns what it would do.  Raises
         ``SchemaError`` (changing nothing) when the tables are not a layout
         it knows how to upgrade.
         """

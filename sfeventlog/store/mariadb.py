@@ -62,13 +62,12 @@ from sfeventlog.store.schema import (
     MARIADB_STEPS,
     MARIADB_VERSIONS_TABLE,
     RECORD_VERSIONS,
-    STEPS,
     TABLES,
-    VERSION_ROWS,
     Found,
     Layout,
     Migration,
     Plan,
+    migration,
     objects_order,
     plan,
 )
@@ -284,21 +283,29 @@ class MariaDBEventStore(EventStore):
             for statement in MARIADB_STEPS.get(step, []):
                 cur.execute(statement)
         if RECORD_VERSIONS in before.steps:
-            # Never lowers a version: a newer one stays as it is.
+            # Only missing or lower rows; GREATEST in case another migrator raced us.
             cur.executemany(
                 "INSERT INTO schema_versions (table_name, version, updated_at)"
                 " VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)))"
                 " ON DUPLICATE KEY UPDATE updated_at = IF(version < VALUES(version),"
                 " VALUES(updated_at), updated_at),"
                 " version = GREATEST(version, VALUES(version))",
-                VERSION_ROWS,
+                before.versions,
             )
         conn.commit()
         after = plan(self._introspect(cur), self.where)
         conn.commit()
         return before, after
 
-    def migrate(self) -> Migration:
+    def migrate(self, dry_run: bool = False) -> Migration:
+        def look(conn: Conn) -> Migration:
+            with conn.cursor() as cur:
+                found_plan = plan(self._introspect(cur), self.where)
+            conn.commit()
+            if found_plan.blocker:
+                raise SchemaError(found_plan.blocker)
+            return migration(found_plan, applied=False)
+
         def body(conn: Conn) -> Migration:
             with conn.cursor() as cur:
                 cur.execute(f"SET SESSION lock_wait_timeout = {MIGRATE_LOCK_WAIT}")
@@ -310,12 +317,12 @@ class MariaDBEventStore(EventStore):
                 raise SchemaError(f"{self.where}: migrate left the schema incomplete"
                                   f" ({after.found}; still to do: {', '.join(after.steps)})")
             self._use(after)
-            done = tuple(STEPS[step] for step in before.steps)
-            for line in done:
-                LOG.info("%s: %s", self.where, line)
-            return Migration(before.found, done, before.notes)
+            done = migration(before, applied=True)
+            for line in done.steps:
+                LOG.info("%s: migrate: %s", self.where, line)
+            return done
 
-        return self._run(body)
+        return self._run(look if dry_run else body)
 
     # -- EventStore --------------------------------------------------------
 

@@ -127,35 +127,53 @@ class Plan:
     found: str
     #: Things worth a warning that change nothing (a newer version than known).
     notes: tuple[str, ...] = ()
+    #: The ``schema_versions`` rows ``RECORD_VERSIONS`` writes: missing or lower ones only.
+    versions: tuple[tuple[str, int], ...] = ()
+
+    def describe(self) -> tuple[str, ...]:
+        """The steps, one line each, for operators."""
+        rows = ", ".join(f"{key} = {version}" for key, version in self.versions)
+        return tuple(f"record schema_versions {rows}" if step == RECORD_VERSIONS else STEPS[step]
+                     for step in self.steps)
 
 
 @dataclass(frozen=True)
 class Migration:
-    """What ``EventStore.migrate`` found and did; false when it did nothing."""
+    """What ``EventStore.migrate`` found and did (or, in a dry run, would do).
+
+    False when it changed nothing: the schema was current, or a dry run.
+    """
 
     #: What was there before (``Plan.found``).
     found: str
-    #: What it did, one line per step (``STEPS`` texts).
-    done: tuple[str, ...]
+    #: The steps, one line each (``Plan.describe``).
+    steps: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    #: False for a dry run: ``steps`` were not applied.
+    applied: bool = True
 
     def __bool__(self) -> bool:
-        return bool(self.done)
+        return self.applied and bool(self.steps)
+
+
+def migration(found_plan: Plan, applied: bool) -> Migration:
+    return Migration(found_plan.found, found_plan.describe(), found_plan.notes, applied)
 
 
 RECORD_VERSIONS = "record versions"
+#: The ``schema_versions`` rows of a current schema; a missing or lower one is (re)written,
+#: a higher one kept.
+VERSION_ROWS = (*((t, UPSTREAM_VERSION) for t in TABLES), (ADDITIONS_KEY, ADDITIONS_VERSION))
 ADD_ORDINAL = "add event_objects.ordinal"
 
-#: What each step does, for ``sfeventlog migrate``'s report.
+#: What each step does, for ``sfeventlog migrate``'s report (``Plan.describe``).
 STEPS: dict[str, str] = {
-    "create events": "created table events",
-    "create event_objects": "created table event_objects (with sfeventlog's ordinal column)",
-    ADD_ORDINAL: "added column event_objects.ordinal (instant: no row rewritten;"
-                 " rows written before read as ordinal 0)",
-    **{f"add {name}": f"added index {name} on {table} ({', '.join(columns)})"
+    "create events": "create table events",
+    "create event_objects": "create table event_objects (with sfeventlog's ordinal column)",
+    ADD_ORDINAL: "add column event_objects.ordinal (instant: no row is rewritten;"
+                 " rows written before it read as ordinal 0)",
+    **{f"add {name}": f"add index {name} on {table} ({', '.join(columns)}), in place"
        for table, indexes in INDEXES.items() for name, columns in indexes.items()},
-    RECORD_VERSIONS: "recorded schema_versions: " + ", ".join(
-        [f"{t} = {UPSTREAM_VERSION}" for t in TABLES] + [f"{ADDITIONS_KEY} = {ADDITIONS_VERSION}"]),
 }
 
 CURRENT = (f"upstream layout {UPSTREAM_VERSION} + sfeventlog additions {ADDITIONS_VERSION}"
@@ -223,16 +241,16 @@ def plan(found: Found, where: str) -> Plan:
     has_ordinal = "ordinal" in found.columns.get("event_objects", frozenset())
     if "event_objects" in found.columns and not has_ordinal:
         steps.append(ADD_ORDINAL)
-    wanted = {**{t: UPSTREAM_VERSION for t in TABLES}, ADDITIONS_KEY: ADDITIONS_VERSION}
-    if steps or any(found.versions.get(k, 0) < v for k, v in wanted.items()):
+    versions = tuple((k, v) for k, v in VERSION_ROWS if found.versions.get(k, 0) < v)
+    if versions:
         steps.append(RECORD_VERSIONS)
 
     missing_tables = [t for t in TABLES if t not in found.columns]
     if missing_tables:
         problem = (f"{where}: the events schema is missing (no {', '.join(missing_tables)});"
                    f" {MIGRATE_HINT}")
-        return Plan(None, problem, None, tuple(steps), described, notes)
-    return Plan(Layout(ordinal=has_ordinal), None, None, tuple(steps), described, notes)
+        return Plan(None, problem, None, tuple(steps), described, notes, versions)
+    return Plan(Layout(ordinal=has_ordinal), None, None, tuple(steps), described, notes, versions)
 
 
 # -- MariaDB -----------------------------------------------------------------
@@ -279,8 +297,8 @@ MARIADB_STEPS: dict[str, list[str]] = {
     # INSTANT: metadata only, so no row is rewritten and the table is not
     # copied; the server refuses rather than silently rebuilding a huge table.
     ADD_ORDINAL: [f"ALTER TABLE event_objects ADD COLUMN {_MARIADB_ORDINAL}, ALGORITHM=INSTANT"],
-    **{f"add {name}": [f"ALTER TABLE {table} ADD INDEX {name} ({', '.join(columns)}),"
-                       " ALGORITHM=INPLACE, LOCK=NONE"]
+    **{f"add {name}": [(f"ALTER TABLE {table} ADD INDEX {name} ({', '.join(columns)}),"
+                        " ALGORITHM=INPLACE, LOCK=NONE")]
        for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
 
@@ -330,10 +348,7 @@ SQLITE_STEPS: dict[str, list[str]] = {
        for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
 
-assert set(MARIADB_STEPS) == set(SQLITE_STEPS) == set(STEPS) - {RECORD_VERSIONS}
-
-#: The rows ``RECORD_VERSIONS`` writes; an existing higher version is kept.
-VERSION_ROWS = (*((t, UPSTREAM_VERSION) for t in TABLES), (ADDITIONS_KEY, ADDITIONS_VERSION))
+assert set(MARIADB_STEPS) == set(SQLITE_STEPS) == set(STEPS)
 
 
 def objects_order(layout: Layout) -> str:

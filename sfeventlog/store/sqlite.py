@@ -49,12 +49,11 @@ from sfeventlog.store.schema import (
     RECORD_VERSIONS,
     SQLITE_STEPS,
     SQLITE_VERSIONS_TABLE,
-    STEPS,
     TABLES,
-    VERSION_ROWS,
     Found,
     Layout,
     Migration,
+    migration,
     objects_order,
     plan,
 )
@@ -178,7 +177,7 @@ class SqliteEventStore(EventStore):
                     " VALUES (?, ?, ?) ON CONFLICT (table_name) DO UPDATE"
                     " SET version = excluded.version, updated_at = excluded.updated_at"
                     " WHERE version < excluded.version",
-                    [(table, version, now) for table, version in VERSION_ROWS],
+                    [(table, version, now) for table, version in before.versions],
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -186,7 +185,7 @@ class SqliteEventStore(EventStore):
             raise
         self._layout = Layout(ordinal=True)
         self._schema_ok = True
-        return Migration(before.found, tuple(STEPS[step] for step in before.steps), before.notes)
+        return migration(before, applied=True)
 
     def _check_schema(self, conn: sqlite3.Connection, create: bool) -> None:
         if self._schema_ok:
@@ -203,8 +202,18 @@ class SqliteEventStore(EventStore):
 
     # -- EventStore --------------------------------------------------------
 
-    def migrate(self) -> Migration:
+    def migrate(self, dry_run: bool = False) -> Migration:
+        if dry_run:
+            if not self.path.exists():  # nothing to look at, and a dry run creates nothing
+                return migration(plan(Found({}, {}), str(self.path)), applied=False)
+            return self._guarded(False, self._look)
         return self._guarded(True, self._migrate)
+
+    def _look(self, conn: sqlite3.Connection) -> Migration:
+        found_plan = plan(self._introspect(conn), f"sqlite events store {self.path}")
+        if found_plan.blocker:
+            raise SchemaError(found_plan.blocker)
+        return migration(found_plan, applied=False)
 
     def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         unique, in_batch_duplicates = dedupe(records)
