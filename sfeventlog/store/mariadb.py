@@ -256,9 +256,9 @@ class MariaDBEventStore(EventStore):
             self._warn_once(f"{self.where}: {note}")
         if not found_plan.layout.ordinal:
             self._warn_once(
-                f"{self.where}: the events schema is upstream Shaken Fist's"
-                f" ({found_plan.found}): objects are stored and read without their"
-                " order until `sfeventlog migrate` adds event_objects.ordinal")
+                f"{self.where}: upstream Shaken Fist's events schema ({found_plan.found});"
+                " objects are stored and read without their order until `sfeventlog"
+                " migrate` adds event_objects.ordinal")
         self._schema_ok = True
 
     def _check_schema(self, conn: Conn) -> None:

@@ -201,7 +201,7 @@ def _describe(found: Found) -> str:
         parts.append(f"{ADDITIONS_KEY} additions {additions}")
     elif "event_objects" in found.columns:
         parts.append("sfeventlog's ordinal column but no sfeventlog version row" if ordinal
-                     else "no sfeventlog additions (as upstream Shaken Fist creates it)")
+                     else "no sfeventlog additions, as upstream Shaken Fist creates it")
     return ", ".join(parts)
 
 
