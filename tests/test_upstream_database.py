@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pymysql
 import pytest
 
@@ -27,10 +28,30 @@ from sfeventlog.testing.backend import make_record
 from tests import rawproto as raw
 from tests.servers.mariadb import TEST_PASSWORD, TEST_USER, MariaDBServer
 from tests.servers.reference import ServerProcess
-from tests.test_wire_compat import DB_PATH, call_raw, upstream_batch_entry
 from tests.upstream_mariadb import Upstream
 
 COLLATION = "utf8mb4_unicode_ci"
+DB_PATH = "/shakenfist.protos.DatabaseService/RecordEventBatch"
+
+
+def upstream_entry(event_uuid: str, i: int) -> bytes:
+    """An EventBatchEntry as upstream's client builds it (field numbers from
+    upstream's database.proto): 0 / "" for absent, objects as ObjectType numbers."""
+    body = (raw.string(1, event_uuid) + raw.string(2, "audit") + raw.double(3, 1748736000.0 + i)
+            + raw.string(4, "node-01.example.com") + raw.string(6, f"via sf-database {i}"))
+    if i % 2:
+        body += raw.double(5, 0.5) + raw.string(8, f"req-{i}")
+    if i % 3:
+        body += raw.string(7, json.dumps({"n": i}))
+    for number, uuid in ((5, f"i-{i % 4}"), (9, "n-1")):  # instance, network
+        body += raw.message(9, raw.uint(1, number) + raw.string(2, uuid))
+    return body
+
+
+def call_raw(target: str, body: bytes) -> bytes:
+    with grpc.insecure_channel(target) as channel:
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(DB_PATH)
+        return call(body, timeout=10)
 
 
 def _records(n: int, tag: str) -> list[EventRecord]:
@@ -234,6 +255,24 @@ def test_migrate_upgrades_an_upstream_database_in_place(
         store.close()
 
 
+def test_a_running_writer_picks_up_a_migration_made_elsewhere(updb: UpstreamDatabase) -> None:
+    writer = MariaDBEventStore(updb.server.settings(updb.name))
+    other = MariaDBEventStore(updb.server.settings(updb.name))
+    try:
+        objects = [("network", "z"), ("instance", "a"), ("blob", "m")]
+        early, late = make_record(objects=objects), make_record(objects=objects)
+        writer.write_batch([early])  # upstream's layout: three columns
+        assert other.migrate()
+        writer._recheck_at = 0.0  # as if UPSTREAM_LAYOUT_RECHECK seconds had passed
+        writer.write_batch([late])
+        assert writer.get_events([late.event_uuid])[0].objects == objects  # order kept now
+        assert sorted(writer.get_events([early.event_uuid])[0].objects) == sorted(objects)
+        assert not other.migrate()
+    finally:
+        writer.close()
+        other.close()
+
+
 def test_serve_database_writes_into_an_upstream_database(updb: UpstreamDatabase,
                                                          tmp_path: Any) -> None:
     import os
@@ -243,12 +282,9 @@ def test_serve_database_writes_into_an_upstream_database(updb: UpstreamDatabase,
                            log_path=tmp_path / "db.log").start()
     try:
         uuids = [f"0190a000-0000-7000-8000-0000000000{i:02d}" for i in range(30)]
-        request = b"".join(raw.message(1, upstream_batch_entry(
-            u, duration=0.5 * (i % 2), extra_json=json.dumps({"n": i}) if i % 3 else "",
-            request_id=f"req-{i}" if i % 2 else "", objects=[(5, f"i-{i % 4}"), (9, "n-1")]))
-            for i, u in enumerate(uuids))
-        assert raw.decode(call_raw(server.target, DB_PATH, request)) == [(1, raw.VARINT, 1)]
-        assert raw.decode(call_raw(server.target, DB_PATH, request)) == [(1, raw.VARINT, 1)]
+        request = b"".join(raw.message(1, upstream_entry(u, i)) for i, u in enumerate(uuids))
+        assert raw.decode(call_raw(server.target, request)) == [(1, raw.VARINT, 1)]
+        assert raw.decode(call_raw(server.target, request)) == [(1, raw.VARINT, 1)]
     finally:
         server.terminate()
     after = updb.rows()
@@ -256,6 +292,9 @@ def test_serve_database_writes_into_an_upstream_database(updb: UpstreamDatabase,
     assert len(after["events"]) == len(before["events"]) + 30  # in == out, replay ignored
     assert len(after["event_objects"]) == len(before["event_objects"]) + 60
     assert sorted(row[0] for row in updb.upstream.read("network", "n-1")) == sorted(uuids)
+    stored = {row[0]: row for row in updb.upstream.read("network", "n-1")}
+    assert stored[uuids[3]][4:] == (0.5, "via sf-database 3", None, "req-3")  # absent extra
+    assert json.loads(stored[uuids[2]][6]) == {"n": 2} and stored[uuids[2]][7] is None
     # The server migrates at start, as `sfeventlog migrate` would.
     assert updb.versions()["sfeventlog"][0] == 1
 

@@ -20,7 +20,9 @@ really down raises ``RetryableError``.  On first connect the server is checked
 and keys are really there (``sfeventlog.store.schema.plan``).  A database
 upstream Shaken Fist created (no ``event_objects.ordinal``) is written to as
 it is, objects without their order, with one warning naming ``sfeventlog
-migrate``; a missing or unusable schema raises ``SchemaError``.
+migrate``, and looked at again every ``UPSTREAM_LAYOUT_RECHECK`` seconds, so a
+migration run elsewhere is picked up without a restart; a missing or
+unusable schema raises ``SchemaError``.
 
 The password (a ``SecretStr``) is unwrapped only in the ``connect`` call.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -93,6 +96,8 @@ INSERT_OBJECTS = {
 #: A migration waits this long (seconds) for a metadata lock, not forever:
 #: while it waits, every new write to the table queues behind it.
 MIGRATE_LOCK_WAIT = 10
+#: How often (seconds) a store writing upstream's layout looks for ``ordinal`` again.
+UPSTREAM_LAYOUT_RECHECK = 60.0
 
 
 class MariaDBEventStore(EventStore):
@@ -109,6 +114,7 @@ class MariaDBEventStore(EventStore):
         self._server_ok = False
         self._schema_ok = False
         self._layout = Layout(ordinal=True)
+        self._recheck_at = 0.0
         self._warned: set[str] = set()
 
     def __repr__(self) -> str:
@@ -252,6 +258,7 @@ class MariaDBEventStore(EventStore):
         """Adopt a usable plan's layout, warning once about what migrate would add."""
         assert found_plan.layout is not None
         self._layout = found_plan.layout
+        self._recheck_at = time.monotonic() + UPSTREAM_LAYOUT_RECHECK
         for note in found_plan.notes:
             self._warn_once(f"{self.where}: {note}")
         if not found_plan.layout.ordinal:
@@ -262,7 +269,7 @@ class MariaDBEventStore(EventStore):
         self._schema_ok = True
 
     def _check_schema(self, conn: Conn) -> None:
-        if self._schema_ok:
+        if self._schema_ok and (self._layout.ordinal or time.monotonic() < self._recheck_at):
             return
         with conn.cursor() as cur:
             found = self._introspect(cur)
