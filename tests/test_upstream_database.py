@@ -318,13 +318,12 @@ def test_tables_take_the_database_collation_so_joins_never_mix(
             "SELECT TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS"
             " WHERE TABLE_SCHEMA = %s AND COLLATION_NAME IS NOT NULL", (db.name,))}
 
-    mine, upstream = collations(ours), collations(theirs)
-    assert mine == upstream  # column for column, the same collation as upstream's DDL gives
     # A join between a table upstream created and one sfeventlog created, on every text column.
     records = _records(8, "x")
     theirs.upstream.write(records)
     ours.upstream.write(records)  # upstream's own statements into sfeventlog's tables
-    for table, column in sorted(mine):
+    mine, upstream = collations(ours), collations(theirs)
+    for table, column in sorted(upstream):
         for a, b in ((ours, theirs), (theirs, ours)):
             joined = mariadb_server.execute(
                 f"SELECT COUNT(*) FROM `{a.name}`.`{table}` x JOIN `{b.name}`.`{table}` y"
@@ -335,6 +334,7 @@ def test_tables_take_the_database_collation_so_joins_never_mix(
             f"SELECT COUNT(*) FROM `{a.name}`.event_objects o JOIN `{b.name}`.events e"
             " ON o.event_uuid = e.event_uuid")
         assert joined[0][0] == sum(len(r.objects) for r in records)
+    assert mine == upstream  # column for column, the collation upstream's DDL gives
     # Upstream's read, hard-delete and prune on sfeventlog's tables.
     assert len(ours.upstream.read("instance", "i-0")) == 3
     ours.upstream.delete_object_events("instance", "i-0")
