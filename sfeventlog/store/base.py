@@ -17,7 +17,7 @@ from sfeventlog.errors import SfEventlogError
 from sfeventlog.records import EventRecord
 
 if TYPE_CHECKING:
-    from sfeventlog.store.schema import Migration
+    from sfeventlog.store.schema_plan import Migration
 
 LOG = logging.getLogger(__name__)
 

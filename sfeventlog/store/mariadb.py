@@ -17,7 +17,7 @@ timeouts from Settings.  A connection lost between batches (e.g. idle
 timeout) is replaced and the batch tried once more at once; a server that is
 really down raises ``RetryableError``.  On first connect the server is checked
 (version, InnoDB, utf8mb4), and on first use the schema: what tables, columns
-and keys are really there (``sfeventlog.store.schema.plan``).  A database
+and keys are really there (``sfeventlog.store.schema_plan``).  A database
 upstream Shaken Fist created (no ``event_objects.ordinal``) is written to as
 it is, objects without their order, with one warning naming ``sfeventlog
 migrate``, and looked at again every ``UPSTREAM_LAYOUT_RECHECK`` seconds, so a
@@ -66,6 +66,8 @@ from sfeventlog.store.schema import (
     MARIADB_VERSIONS_TABLE,
     RECORD_VERSIONS,
     TABLES,
+)
+from sfeventlog.store.schema_plan import (
     Found,
     Layout,
     Migration,

@@ -50,13 +50,8 @@ from sfeventlog.store.schema import (
     SQLITE_STEPS,
     SQLITE_VERSIONS_TABLE,
     TABLES,
-    Found,
-    Layout,
-    Migration,
-    migration,
-    objects_order,
-    plan,
 )
+from sfeventlog.store.schema_plan import Found, Layout, Migration, migration, objects_order, plan
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
