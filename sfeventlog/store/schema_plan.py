@@ -136,7 +136,7 @@ def plan(found: Found, where: str) -> Plan:
             blockers.append(f"{table} has no column {', '.join(missing)}")
         primary = found.keys.get(table, {}).get("PRIMARY")
         if primary != PRIMARY_KEYS[table]:
-            blockers.append(f"{table}'s primary key is {primary or 'missing'}, not"
+            blockers.append(f"the primary key of {table} is {primary or 'missing'}, not"
                             f" ({', '.join(PRIMARY_KEYS[table])}), so replays would duplicate rows")
     notes = tuple(
         f"{key} is at version {found.versions[key]}, newer than the {known} this sfeventlog knows"
