@@ -255,6 +255,20 @@ def test_migrate_upgrades_an_upstream_database_in_place(
         store.close()
 
 
+def test_migrate_adds_a_missing_index_in_place(updb: UpstreamDatabase, env: None,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    updb.query("DROP INDEX idx_events_request_id ON events")
+    before = updb.rows()
+    capsys.readouterr()
+    assert cli_main(["migrate"]) == 0
+    assert "done: add index idx_events_request_id on events (request_id), in place" in (
+        capsys.readouterr().out)
+    assert updb.query("SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA"
+                      " = %s AND INDEX_NAME = 'idx_events_request_id'", (updb.name,)) == [
+        ("request_id",)]
+    assert updb.rows() == before
+
+
 def test_a_running_writer_picks_up_a_migration_made_elsewhere(updb: UpstreamDatabase) -> None:
     writer = MariaDBEventStore(updb.server.settings(updb.name))
     other = MariaDBEventStore(updb.server.settings(updb.name))

@@ -148,8 +148,10 @@ MARIADB_STEPS: dict[str, list[str]] = {
         """],
     # INSTANT: metadata only, so no row is rewritten and the table is not
     # copied; the server refuses rather than silently rebuilding a huge table.
-    ADD_ORDINAL: [f"ALTER TABLE event_objects ADD COLUMN {_MARIADB_ORDINAL}, ALGORITHM=INSTANT"],
-    **{f"add {name}": [(f"ALTER TABLE {table} ADD INDEX {name} ({', '.join(columns)}),"
+    ADD_ORDINAL: [(f"ALTER TABLE event_objects ADD COLUMN IF NOT EXISTS {_MARIADB_ORDINAL},"
+                   " ALGORITHM=INSTANT")],
+    **{f"add {name}": [(f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS {name}"
+                        f" ({', '.join(columns)}),"
                         " ALGORITHM=INPLACE, LOCK=NONE")]
        for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
