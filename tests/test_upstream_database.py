@@ -269,6 +269,35 @@ def test_migrate_adds_a_missing_index_in_place(updb: UpstreamDatabase, env: None
     assert updb.rows() == before
 
 
+def test_migrate_waits_for_a_busy_table_only_briefly(updb: UpstreamDatabase,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A long transaction holds event_objects' metadata lock: migrate gives up
+    # after MIGRATE_LOCK_WAIT (writes would queue behind it meanwhile), and
+    # works once the transaction ends.
+    import time
+
+    from sfeventlog.errors import RetryableError
+    from sfeventlog.store import mariadb as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATE_LOCK_WAIT", 1)
+    holder = updb.connect()
+    store = MariaDBEventStore(updb.server.settings(updb.name))
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM event_objects")
+        started = time.monotonic()
+        with pytest.raises(RetryableError, match="1205"):
+            store.migrate()
+        assert time.monotonic() - started < 5
+        assert "ordinal" not in updb.columns("event_objects")
+        holder.commit()
+        assert store.migrate()
+        assert store.write_batch([make_record()]).inserted == 1
+    finally:
+        holder.close()
+        store.close()
+
+
 def test_a_running_writer_picks_up_a_migration_made_elsewhere(updb: UpstreamDatabase) -> None:
     writer = MariaDBEventStore(updb.server.settings(updb.name))
     other = MariaDBEventStore(updb.server.settings(updb.name))
