@@ -17,10 +17,12 @@ class StoreTransport(Transport):
 
     The store is built lazily by ``make_store`` (no I/O in ``__init__``).
     Store errors map onto the transport contract: ``RetryableError`` and
-    ``PermanentError`` pass through; a missing or old schema or a refused
-    server become ``RetryableError`` (the spool keeps the events until an
-    operator runs ``sfeventlog migrate`` or fixes the server) with the
-    store's message, which says what to do.
+    ``PermanentError`` pass through; a missing or unusable schema or a
+    refused server become ``RetryableError`` with the store's message, which
+    says what to do (run ``sfeventlog migrate``, or fix the tables or the
+    server by hand).  That is a loud stall on purpose, not dead letters: the
+    spool keeps the events, the drainer backs off and warns at each attempt,
+    and they are delivered once fixed, with no replay.
     """
 
     def __init__(self, settings: Settings) -> None:

@@ -38,10 +38,16 @@ def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def test_sqlite_migrate_twice_then_events(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "events.sqlite"
+    assert cli_main(["migrate", "--sqlite", str(path), "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert "to do: create table events" in dry and "dry run, nothing changed" in dry
+    assert not path.exists()  # a dry run creates nothing
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     assert cli_main(["migrate", "--sqlite", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "migrated to version 1" in out[0] and "nothing to do" in out[1]
+    assert out[0].endswith("found no events schema") and "done: create table events" in out[1]
+    assert "schema migrated to upstream layout 1 + sfeventlog additions 1" in out[4]
+    assert len(out) == 7 and "nothing to do" in out[6]
 
     store = SqliteEventStore(path)
     old = make_record(timestamp=100.0, objects=[("instance", "i-1")], message="old")
@@ -85,9 +91,10 @@ def test_mariadb_migrate_twice_and_missing_schema(mariadb_server: MariaDBServer,
     assert cli_main(["migrate"]) == 0
     assert cli_main(["migrate", "--mariadb"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert "migrated to version 1" in out[0] and "nothing to do" in out[1]
+    assert "found no events schema" in out[0] and "schema migrated to" in out[4]
+    assert len(out) == 7 and "nothing to do" in out[6]
     versions = mariadb_server.execute("SELECT table_name, version FROM schema_versions",
                                       database=database)
-    assert sorted(versions) == [("event_objects", 1), ("events", 1)]
+    assert sorted(versions) == [("event_objects", 1), ("events", 1), ("sfeventlog", 1)]
     assert cli_main(["events", "instance", "x"]) == 0
     assert TEST_PASSWORD not in "".join(capsys.readouterr())

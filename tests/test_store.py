@@ -13,8 +13,9 @@ import pytest
 
 from sfeventlog.errors import PermanentError
 from sfeventlog.store import metrics
-from sfeventlog.store.base import READ_LIMIT_MAX, SCHEMA_VERSION, EventStore, SchemaError
+from sfeventlog.store.base import READ_LIMIT_MAX, EventStore, SchemaError
 from sfeventlog.store.mariadb import MariaDBEventStore
+from sfeventlog.store.schema import ADD_ORDINAL, STEPS
 from sfeventlog.store.sqlite import SqliteEventStore
 from sfeventlog.testing.backend import make_record
 from sfeventlog.testing.contract import HOSTILE
@@ -198,8 +199,8 @@ def test_approx_rows_is_a_plausible_estimate(store: EventStore) -> None:
 def test_migrate_twice_is_a_no_op(store: EventStore) -> None:
     record = make_record()
     store.write_batch([record])
-    assert store.migrate() is False
-    assert store.migrate() is False
+    assert not store.migrate()
+    assert not store.migrate()
     assert store.get_events([record.event_uuid]) == [record]
 
 
@@ -209,30 +210,70 @@ def test_missing_schema_is_a_clear_error(store_kind: str, empty_store: EventStor
     if store_kind == "mariadb":
         with pytest.raises(SchemaError, match="missing.*sfeventlog migrate"):
             empty_store.write_batch([make_record()])
-    assert empty_store.migrate() is True
-    assert empty_store.migrate() is False
+    assert empty_store.migrate()
+    assert not empty_store.migrate()
     empty_store.write_batch([make_record()])
 
 
-def test_schema_too_old_is_a_clear_error(store_kind: str, store: EventStore,
-                                         tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    sql = "UPDATE schema_versions SET version = 0 WHERE table_name = 'events'"
+def _alter(store_kind: str, store: EventStore, tmp_path: Path,
+           request: pytest.FixtureRequest, *statements: str) -> EventStore:
+    """Run ``statements`` on the store's database; a new store over it."""
     if store_kind == "sqlite":
         import sqlite3
 
         with sqlite3.connect(tmp_path / "events.sqlite") as conn:
-            conn.execute(sql)
-        fresh: EventStore = SqliteEventStore(tmp_path / "events.sqlite")
-    else:
-        assert isinstance(store, MariaDBEventStore)
-        server: MariaDBServer = request.getfixturevalue("mariadb_server")
+            for sql in statements:
+                conn.execute(sql)
+        conn.close()
+        return SqliteEventStore(tmp_path / "events.sqlite")
+    assert isinstance(store, MariaDBEventStore)
+    server: MariaDBServer = request.getfixturevalue("mariadb_server")
+    for sql in statements:
         server.execute(sql, database=store.settings.mariadb_database)
-        fresh = MariaDBEventStore(store.settings)
+    return MariaDBEventStore(store.settings)
+
+
+def test_schema_is_judged_by_its_columns_not_its_version_rows(
+        store_kind: str, store: EventStore, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    # Version rows that lie either way change nothing: without ordinal the
+    # store writes upstream's three columns, and migrate puts the column back.
+    objects = [("network", "z"), ("instance", "a")]
+    fresh = _alter(store_kind, store, tmp_path, request,
+                   "UPDATE schema_versions SET version = 7 WHERE table_name = 'sfeventlog'",
+                   "ALTER TABLE event_objects DROP COLUMN ordinal")
     try:
-        with pytest.raises(SchemaError, match=f"too old.*version {SCHEMA_VERSION}.*migrate"):
+        before = make_record(objects=objects)
+        fresh.write_batch([before])
+        assert sorted(fresh.get_events([before.event_uuid])[0].objects) == sorted(objects)
+        migration = fresh.migrate()
+        assert STEPS[ADD_ORDINAL] in migration.steps
+        assert any("newer than the 1" in note for note in migration.notes)
+        after = make_record(objects=objects)
+        fresh.write_batch([after])
+        assert fresh.get_events([after.event_uuid])[0].objects == objects
+        assert sorted(fresh.get_events([before.event_uuid])[0].objects) == sorted(objects)
+        assert not fresh.migrate()
+    finally:
+        fresh.close()
+
+
+def test_tables_missing_a_column_are_refused_and_left_alone(
+        store_kind: str, store: EventStore, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    kept = make_record()
+    store.write_batch([kept])
+    store.close()
+    fresh = _alter(store_kind, store, tmp_path, request, "ALTER TABLE events DROP COLUMN fqdn")
+    try:
+        with pytest.raises(SchemaError, match="events has no column fqdn"):
             fresh.write_batch([make_record()])
-        assert fresh.migrate() is True
-        fresh.write_batch([make_record()])
+        with pytest.raises(SchemaError, match="migrate` will not change them"):
+            fresh.migrate(dry_run=True)
+        with pytest.raises(SchemaError, match="migrate` will not change them"):
+            fresh.migrate()
+        with pytest.raises(SchemaError, match="events has no column fqdn"):
+            fresh.get_object_events(*kept.objects[0])
     finally:
         fresh.close()
 
@@ -243,7 +284,7 @@ def test_sqlite_creates_its_schema_on_first_write(tmp_path: Path) -> None:
         record = make_record()
         store.write_batch([record])
         assert store.get_events([record.event_uuid]) == [record]
-        assert store.migrate() is False
+        assert not store.migrate()
     finally:
         store.close()
 

@@ -11,20 +11,23 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sfeventlog.errors import SfEventlogError
 from sfeventlog.records import EventRecord
 
+if TYPE_CHECKING:
+    from sfeventlog.store.schema_plan import Migration
+
 LOG = logging.getLogger(__name__)
 
-#: Version of the events / event_objects schema this code writes.
-SCHEMA_VERSION = 1
 READ_LIMIT_DEFAULT = 100
 READ_LIMIT_MAX = 1000
 
 
 class SchemaError(SfEventlogError):
-    """The store's schema is missing or too old; run ``sfeventlog migrate``."""
+    """The store's schema is missing or unusable; the message says whether
+    ``sfeventlog migrate`` fixes it (see ``sfeventlog.store.schema``)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,15 @@ class EventStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def migrate(self) -> bool:
-        """Create or upgrade the schema; idempotent. Returns True if it changed anything."""
+    def migrate(self, dry_run: bool = False) -> Migration:
+        """Create or upgrade the schema in place; idempotent.
+
+        Never rewrites or deletes a row.  Returns what it found and did
+        (false when it did nothing: the schema was already current).  With
+        ``dry_run``, changes nothing and returns what it would do.  Raises
+        ``SchemaError`` (changing nothing) when the tables are not a layout
+        it knows how to upgrade.
+        """
 
     @abc.abstractmethod
     def approx_rows(self) -> int:

@@ -16,7 +16,13 @@ Connection: one, opened lazily, reused across batches, with connect/read/write
 timeouts from Settings.  A connection lost between batches (e.g. idle
 timeout) is replaced and the batch tried once more at once; a server that is
 really down raises ``RetryableError``.  On first connect the server is checked
-(version, InnoDB, utf8mb4) and on first use the schema version.
+(version, InnoDB, utf8mb4), and on first use the schema: what tables, columns
+and keys are really there (``sfeventlog.store.schema_plan``).  A database
+upstream Shaken Fist created (no ``event_objects.ordinal``) is written to as
+it is, objects without their order, with one warning naming ``sfeventlog
+migrate``, and looked at again every ``UPSTREAM_LAYOUT_RECHECK`` seconds, so a
+migration run elsewhere is picked up without a restart; a missing or
+unusable schema raises ``SchemaError``.
 
 The password (a ``SecretStr``) is unwrapped only in the ``connect`` call.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,7 +45,6 @@ from sfeventlog.records import EventRecord
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
     READ_LIMIT_DEFAULT,
-    SCHEMA_VERSION,
     EventStore,
     SchemaError,
     WriteResult,
@@ -48,6 +54,7 @@ from sfeventlog.store.mariadb_errors import ErrorKind, classify, error_number
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
     OBJECT_COLUMNS,
+    ObjectRow,
     dedupe,
     event_row,
     object_events_query,
@@ -55,11 +62,19 @@ from sfeventlog.store.rows import (
     record_from_row,
 )
 from sfeventlog.store.schema import (
-    MARIADB_MIGRATIONS,
+    MARIADB_STEPS,
     MARIADB_VERSIONS_TABLE,
+    RECORD_VERSIONS,
     TABLES,
-    pending_steps,
-    schema_problem,
+)
+from sfeventlog.store.schema_plan import (
+    Found,
+    Layout,
+    Migration,
+    Plan,
+    migration,
+    objects_order,
+    plan,
 )
 
 LOG = logging.getLogger(__name__)
@@ -74,10 +89,17 @@ INSERT_EVENTS = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     " ON DUPLICATE KEY UPDATE event_uuid = event_uuid"
 )
-INSERT_OBJECTS = (
-    f"INSERT INTO event_objects ({', '.join(OBJECT_COLUMNS)}) VALUES (%s, %s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE event_uuid = event_uuid"
-)
+#: By layout: with ``ordinal``, or upstream's three columns (``Layout.ordinal``).
+INSERT_OBJECTS = {
+    ordinal: f"INSERT INTO event_objects ({', '.join(OBJECT_COLUMNS[:n])})"
+             f" VALUES ({', '.join(['%s'] * n)}) ON DUPLICATE KEY UPDATE event_uuid = event_uuid"
+    for ordinal, n in ((True, 4), (False, 3))
+}
+#: A migration waits this long (seconds) for a metadata lock, not forever:
+#: while it waits, every new write to the table queues behind it.
+MIGRATE_LOCK_WAIT = 10
+#: How often (seconds) a store writing upstream's layout looks for ``ordinal`` again.
+UPSTREAM_LAYOUT_RECHECK = 60.0
 
 
 class MariaDBEventStore(EventStore):
@@ -93,6 +115,9 @@ class MariaDBEventStore(EventStore):
         self._lock = threading.Lock()
         self._server_ok = False
         self._schema_ok = False
+        self._layout = Layout(ordinal=True)
+        self._recheck_at = 0.0
+        self._warned: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MariaDBEventStore({self.where})"
@@ -204,51 +229,109 @@ class MariaDBEventStore(EventStore):
 
     # -- schema ------------------------------------------------------------
 
-    def _versions(self, cur: pymysql.cursors.Cursor) -> dict[str, int]:
-        cur.execute(
-            "SELECT COUNT(*) FROM information_schema.TABLES"
-            " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_versions'"
-        )
-        row = cur.fetchone()
-        if not row or not row[0]:
-            return {}
-        cur.execute("SELECT table_name, version FROM schema_versions")
-        return {str(name): int(version) for name, version in cur.fetchall()}
+    def _introspect(self, cur: pymysql.cursors.Cursor) -> Found:
+        """What is really there: columns and keys from information_schema, and version rows."""
+        names = (*TABLES, "schema_versions")
+        marks = ", ".join(["%s"] * len(names))
+        cur.execute("SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS"
+                    f" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks})", names)
+        columns: dict[str, set[str]] = {}
+        for table, column in cur.fetchall():
+            columns.setdefault(str(table), set()).add(str(column).lower())
+        cur.execute("SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS"
+                    f" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks})"
+                    " ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX", names)
+        keys: dict[str, dict[str, tuple[str, ...]]] = {}
+        for table, index, column in cur.fetchall():
+            table_keys = keys.setdefault(str(table), {})
+            table_keys[str(index)] = (*table_keys.get(str(index), ()), str(column).lower())
+        versions: dict[str, int] = {}
+        if "schema_versions" in columns:
+            cur.execute("SELECT table_name, version FROM schema_versions")
+            versions = {str(name): int(version) for name, version in cur.fetchall()}
+        return Found({t: frozenset(c) for t, c in columns.items()}, keys, versions)
 
-    def _check_schema(self, conn: Conn) -> None:
-        if self._schema_ok:
-            return
-        with conn.cursor() as cur:
-            current = self._versions(cur)
-        conn.commit()  # end the read snapshot the check opened
-        problem = schema_problem(current, self.where)
-        if problem:
-            raise SchemaError(problem)
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            LOG.warning("%s", message)
+
+    def _use(self, found_plan: Plan) -> None:
+        """Adopt a usable plan's layout, warning once about what migrate would add."""
+        assert found_plan.layout is not None
+        self._layout = found_plan.layout
+        self._recheck_at = time.monotonic() + UPSTREAM_LAYOUT_RECHECK
+        for note in found_plan.notes:
+            self._warn_once(f"{self.where}: {note}")
+        if not found_plan.layout.ordinal:
+            self._warn_once(
+                f"{self.where}: upstream Shaken Fist's events schema ({found_plan.found});"
+                " objects are stored and read without their order until `sfeventlog"
+                " migrate` adds event_objects.ordinal")
         self._schema_ok = True
 
-    def migrate(self) -> bool:
-        def body(conn: Conn) -> bool:
-            with conn.cursor() as cur:
-                # DDL commits implicitly in MariaDB; each step is itself idempotent.
-                cur.execute(MARIADB_VERSIONS_TABLE)
-                steps = pending_steps(self._versions(cur))
-                for version in steps:
-                    for statement in MARIADB_MIGRATIONS[version]:
-                        cur.execute(statement)
-                    cur.executemany(
-                        "INSERT INTO schema_versions (table_name, version, updated_at)"
-                        " VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)))"
-                        " ON DUPLICATE KEY UPDATE version = VALUES(version),"
-                        " updated_at = VALUES(updated_at)",
-                        [(table, version) for table in TABLES],
-                    )
-                conn.commit()
-            self._schema_ok = True
-            if steps:
-                LOG.info("%s: schema migrated to version %d", self.where, SCHEMA_VERSION)
-            return bool(steps)
+    def _check_schema(self, conn: Conn) -> None:
+        if self._schema_ok and (self._layout.ordinal or time.monotonic() < self._recheck_at):
+            return
+        with conn.cursor() as cur:
+            found = self._introspect(cur)
+        conn.commit()  # end the read snapshot the check opened
+        found_plan = plan(found, self.where)
+        if found_plan.problem:
+            raise SchemaError(found_plan.problem)
+        self._use(found_plan)
 
-        return self._run(body)
+    def _apply(self, conn: Conn, cur: pymysql.cursors.Cursor) -> tuple[Plan, Plan]:
+        """Run the steps the schema needs; the plans before and after."""
+        # DDL commits implicitly in MariaDB; each step is itself idempotent.
+        cur.execute(MARIADB_VERSIONS_TABLE)
+        before = plan(self._introspect(cur), self.where)
+        if before.blocker:
+            raise SchemaError(before.blocker)
+        for step in before.steps:
+            for statement in MARIADB_STEPS.get(step, []):
+                cur.execute(statement)
+        if RECORD_VERSIONS in before.steps:
+            # Only missing or lower rows; GREATEST in case another migrator raced us.
+            cur.executemany(
+                "INSERT INTO schema_versions (table_name, version, updated_at)"
+                " VALUES (%s, %s, UNIX_TIMESTAMP(NOW(6)))"
+                " ON DUPLICATE KEY UPDATE updated_at = IF(version < VALUES(version),"
+                " VALUES(updated_at), updated_at),"
+                " version = GREATEST(version, VALUES(version))",
+                before.versions,
+            )
+        conn.commit()
+        after = plan(self._introspect(cur), self.where)
+        conn.commit()
+        return before, after
+
+    def migrate(self, dry_run: bool = False) -> Migration:
+        def look(conn: Conn) -> Migration:
+            with conn.cursor() as cur:
+                found_plan = plan(self._introspect(cur), self.where)
+            conn.commit()
+            if found_plan.blocker:
+                raise SchemaError(found_plan.blocker)
+            return migration(found_plan, applied=False)
+
+        def body(conn: Conn) -> Migration:
+            with conn.cursor() as cur:
+                cur.execute(f"SET SESSION lock_wait_timeout = {MIGRATE_LOCK_WAIT}")
+                try:
+                    before, after = self._apply(conn, cur)
+                finally:
+                    cur.execute("SET SESSION lock_wait_timeout = DEFAULT")
+            if after.problem or after.steps:
+                raise SchemaError(f"{self.where}: migrate left the schema incomplete"
+                                  f" ({after.found}; still to do: {', '.join(after.steps)})")
+            self._use(after)
+            done = migration(before, applied=True)
+            for line in done.steps:
+                LOG.info("%s: migrate: %s", self.where, line)
+            return done
+
+        return self._run(look if dry_run else body)
 
     # -- EventStore --------------------------------------------------------
 
@@ -278,7 +361,8 @@ class MariaDBEventStore(EventStore):
                         t: int(cur.executemany(INSERT_EVENTS, [r for r in rows if r[1] == t]) or 0)
                         for t in counts
                     }
-                cur.executemany(INSERT_OBJECTS, objects)
+                cur.executemany(INSERT_OBJECTS[self._layout.ordinal],
+                                self._object_rows(objects))
             conn.commit()
             total = sum(by_type.values())
             return WriteResult(total, len(records) - total, by_type)
@@ -324,8 +408,13 @@ class MariaDBEventStore(EventStore):
 
         return self._run(body)
 
-    @staticmethod
-    def _with_objects(cur: pymysql.cursors.Cursor,
+    def _object_rows(self, objects: list[ObjectRow]) -> list[tuple[Any, ...]]:
+        """The ``event_objects`` rows in the layout's shape (no ordinal upstream)."""
+        if self._layout.ordinal:
+            return list(objects)
+        return [row[:3] for row in objects]
+
+    def _with_objects(self, cur: pymysql.cursors.Cursor,
                       rows: list[tuple[Any, ...]]) -> list[EventRecord]:
         objects: dict[str, list[tuple[str, str]]] = {str(r[0]): [] for r in rows}
         keys = list(objects)
@@ -334,7 +423,7 @@ class MariaDBEventStore(EventStore):
             cur.execute(
                 "SELECT object_type, object_uuid, event_uuid FROM event_objects"
                 f" WHERE event_uuid IN ({', '.join(['%s'] * len(chunk))})"
-                " ORDER BY event_uuid, ordinal", chunk)
+                f" ORDER BY {objects_order(self._layout)}", chunk)
             for object_type, object_uuid, event_uuid in cur.fetchall():
                 objects[event_uuid].append((object_type, object_uuid))
         return [record_from_row(r, objects[str(r[0])]) for r in rows]

@@ -1,17 +1,40 @@
-"""The events schema, for MariaDB and SQLite, and its migrations.
+"""The events schema, for MariaDB and SQLite: its layout, identity, DDL and limits.
 
-One logical schema (``docs``: upstream-facts, "MariaDB schema"):
+The layout is upstream Shaken Fist's (``docs``: upstream-facts, "MariaDB
+schema"), plus sfeventlog's additions:
 
 * ``events``: one row per event, keyed by ``event_uuid``;
 * ``event_objects``: one row per (object, event), keyed by
-  ``(object_type, object_uuid, event_uuid)``, plus ``ordinal``, the object's
-  position in the record's ``objects`` list, so a read returns the list in
-  the order it was written (an addition to the upstream schema; readers that
-  do not know it ignore it);
-* ``schema_versions``: the version of each table.
+  ``(object_type, object_uuid, event_uuid)``; sfeventlog adds ``ordinal``,
+  the object's position in the record's ``objects`` list, so a read returns
+  the list in the order it was written.  It has a default, so upstream's
+  inserts, which name three columns, still work (their rows read as 0);
+* ``schema_versions``: one row per versioned thing.
 
-No foreign key between the two tables, on purpose (as upstream).  Key columns
-use a binary collation so uuids and object types match exactly.
+Identity (``schema_versions`` rows).  ``events`` and ``event_objects`` belong
+to upstream: they hold upstream's layout version (``UPSTREAM_VERSION``),
+which sfeventlog writes when it creates the tables and never raises or
+lowers.  sfeventlog's additions have their own row, ``ADDITIONS_KEY``, so no
+number of ours can ever be mistaken for one of upstream's (today's or a
+future one).  A version row is only a record, though: what a store can do is
+decided by what is really there (tables, columns, keys, indexes;
+``sfeventlog.store.schema_plan``), so a
+database upstream created (no ``ordinal``, no ``sfeventlog`` row) is written
+to as it is until ``sfeventlog migrate`` adds the column.
+
+Collation: no table or column names one.  Every table takes the database's
+default collation, as upstream's do, so a join between a table upstream
+created and one sfeventlog created always compares like with like (MariaDB
+refuses ``=`` between, say, ``utf8mb4_general_ci`` and
+``utf8mb4_unicode_ci`` columns).  The cost, shared with upstream: key
+comparisons follow that collation (with the usual ``_ci`` default,
+``'ABC' = 'abc'``); uuids are written lower-case, so this only matters for
+hand-made keys.  Note that ``DEFAULT CHARSET=utf8mb4`` alone would pick
+utf8mb4's compiled-in default collation, not the database's: the DDL below
+names no charset either (the server check requires the database to be
+utf8mb4).
+
+No foreign key between the two tables, on purpose (as upstream).
 
 Both stores enforce the same column limits (``LIMITS``): SQLite through CHECK
 constraints, so a record one store rejects the other rejects too.
@@ -19,10 +42,34 @@ constraints, so a record one store rejects the other rejects too.
 
 from __future__ import annotations
 
-from sfeventlog.store.base import SCHEMA_VERSION
+from sfeventlog.store.rows import EVENT_COLUMNS
 
-#: The versioned tables, in creation order.
+#: Upstream's layout version of ``events`` and ``event_objects`` (its
+#: EVENTS_VERSION and EVENT_OBJECTS_VERSION): the layout sfeventlog builds on.
+UPSTREAM_VERSION = 1
+#: The tables upstream versions, in creation order.
 TABLES = ("events", "event_objects")
+#: The ``schema_versions`` row that records sfeventlog's additions.
+ADDITIONS_KEY = "sfeventlog"
+#: Version of sfeventlog's additions; 1 = ``event_objects.ordinal``.
+ADDITIONS_VERSION = 1
+
+#: Columns a table must have for the stores to read and write it.
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": EVENT_COLUMNS,
+    "event_objects": ("object_type", "object_uuid", "event_uuid"),
+}
+#: The key that makes a replayed insert a no-op; without it replays would duplicate rows.
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "events": ("event_uuid",),
+    "event_objects": ("object_type", "object_uuid", "event_uuid"),
+}
+#: Secondary indexes (reads and prune need them; writes do not).
+INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "events": {"idx_events_type_timestamp": ("event_type", "timestamp"),
+               "idx_events_request_id": ("request_id",)},
+    "event_objects": {"idx_event_objects_event": ("event_uuid",)},
+}
 
 #: Column length limits (characters; ``message`` in bytes, as MariaDB TEXT).
 LIMITS = {
@@ -35,20 +82,48 @@ LIMITS = {
     "message_bytes": 65535,
 }
 
+MIGRATE_HINT = "run `sfeventlog migrate` (see `sfeventlog migrate --help`)"
+
+#: Step keys (``STEPS``), where the DDL below and ``schema_plan`` meet.
+RECORD_VERSIONS = "record versions"
+ADD_ORDINAL = "add event_objects.ordinal"
+#: The ``schema_versions`` rows of a current schema; a missing or lower one is
+#: (re)written, a higher one kept.
+VERSION_ROWS = (*((t, UPSTREAM_VERSION) for t in TABLES), (ADDITIONS_KEY, ADDITIONS_VERSION))
+#: The current schema, for operators.
+CURRENT = (f"upstream layout {UPSTREAM_VERSION} + sfeventlog additions {ADDITIONS_VERSION}"
+           " (event_objects.ordinal)")
+
+#: What each step does, for ``sfeventlog migrate``'s report; the DDL steps
+#: below have one statement list per store.
+STEPS: dict[str, str] = {
+    "create events": "create table events",
+    "create event_objects": "create table event_objects (with sfeventlog's ordinal column)",
+    ADD_ORDINAL: "add column event_objects.ordinal (instant: no row is rewritten;"
+                 " rows written before it read as ordinal 0)",
+    **{f"add {name}": f"add index {name} on {table} ({', '.join(columns)}), in place"
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
+}
+
+# -- MariaDB -----------------------------------------------------------------
+
+# Upstream's shape (its tables name no engine options, charset or collation);
+# see the module docstring for why none is named here either.
 MARIADB_VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
     table_name VARCHAR(64) NOT NULL PRIMARY KEY,
     version INT NOT NULL,
     updated_at DOUBLE NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
+) ENGINE=InnoDB
 """
 
-#: version -> statements that bring the schema from version-1 to version.
-MARIADB_MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        """
+_MARIADB_ORDINAL = "ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0"
+
+#: Step -> statements.  Each is safe to run again.
+MARIADB_STEPS: dict[str, list[str]] = {
+    "create events": ["""
         CREATE TABLE IF NOT EXISTS events (
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            event_uuid CHAR(36) NOT NULL,
             event_type VARCHAR(32) NOT NULL,
             timestamp DOUBLE NOT NULL,
             fqdn VARCHAR(255) NOT NULL,
@@ -59,20 +134,29 @@ MARIADB_MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (event_uuid),
             INDEX idx_events_type_timestamp (event_type, timestamp),
             INDEX idx_events_request_id (request_id)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci
-        """,
-        """
+        ) ENGINE=InnoDB
+        """],
+    "create event_objects": [f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            object_uuid VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+            object_type VARCHAR(32) NOT NULL,
+            object_uuid VARCHAR(36) NOT NULL,
+            event_uuid CHAR(36) NOT NULL,
+            {_MARIADB_ORDINAL},
             PRIMARY KEY (object_type, object_uuid, event_uuid),
             INDEX idx_event_objects_event (event_uuid)
-        ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci
-        """,
-    ],
+        ) ENGINE=InnoDB
+        """],
+    # INSTANT: metadata only, so no row is rewritten and the table is not
+    # copied; the server refuses rather than silently rebuilding a huge table.
+    ADD_ORDINAL: [(f"ALTER TABLE event_objects ADD COLUMN IF NOT EXISTS {_MARIADB_ORDINAL},"
+                   " ALGORITHM=INSTANT")],
+    **{f"add {name}": [(f"ALTER TABLE {table} ADD INDEX IF NOT EXISTS {name}"
+                        f" ({', '.join(columns)}),"
+                        " ALGORITHM=INPLACE, LOCK=NONE")]
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
+
+# -- SQLite ------------------------------------------------------------------
 
 SQLITE_VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -82,8 +166,8 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 )
 """
 
-SQLITE_MIGRATIONS: dict[int, list[str]] = {
-    1: [
+SQLITE_STEPS: dict[str, list[str]] = {
+    "create events": [
         f"""
         CREATE TABLE IF NOT EXISTS events (
             event_uuid TEXT NOT NULL PRIMARY KEY
@@ -98,10 +182,10 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
             request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS['request_id']})
         )
         """,
-        """
-        CREATE INDEX IF NOT EXISTS idx_events_type_timestamp ON events (event_type, timestamp)
-        """,
+        "CREATE INDEX IF NOT EXISTS idx_events_type_timestamp ON events (event_type, timestamp)",
         "CREATE INDEX IF NOT EXISTS idx_events_request_id ON events (request_id)",
+    ],
+    "create event_objects": [
         f"""
         CREATE TABLE IF NOT EXISTS event_objects (
             object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS['object_type']}),
@@ -113,27 +197,10 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
         """,
         "CREATE INDEX IF NOT EXISTS idx_event_objects_event ON event_objects (event_uuid)",
     ],
+    ADD_ORDINAL: ["ALTER TABLE event_objects ADD COLUMN ordinal INTEGER NOT NULL DEFAULT 0"],
+    **{f"add {name}": [f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})"]
+       for table, indexes in INDEXES.items() for name, columns in indexes.items()},
 }
 
-assert max(MARIADB_MIGRATIONS) == SCHEMA_VERSION == max(SQLITE_MIGRATIONS)
+assert set(MARIADB_STEPS) == set(SQLITE_STEPS) == set(STEPS)
 
-MIGRATE_HINT = "run `sfeventlog migrate` (see `sfeventlog migrate --help`)"
-
-
-def pending_steps(current: dict[str, int]) -> list[int]:
-    """The migration versions still to apply, given each table's version."""
-    oldest = min((current.get(t, 0) for t in TABLES), default=0)
-    return [v for v in range(oldest + 1, SCHEMA_VERSION + 1)]
-
-
-def schema_problem(current: dict[str, int], where: str) -> str | None:
-    """Why the schema cannot be used yet, or None if it is current (or newer)."""
-    missing = [t for t in TABLES if t not in current]
-    if missing:
-        return f"{where}: the events schema is missing (no {', '.join(missing)}); {MIGRATE_HINT}"
-    old = {t: v for t, v in current.items() if t in TABLES and v < SCHEMA_VERSION}
-    if old:
-        detail = ", ".join(f"{t} at version {v}" for t, v in sorted(old.items()))
-        return (f"{where}: the events schema is too old ({detail}; this sfeventlog needs"
-                f" version {SCHEMA_VERSION}); {MIGRATE_HINT}")
-    return None

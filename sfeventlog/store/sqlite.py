@@ -7,8 +7,8 @@ store rejects the other rejects too.
 Differences from the MariaDB store, on purpose:
 
 * ``write_batch`` creates the schema in a new file itself (an embedded file
-  has no DBA to run ``migrate`` first); an existing file whose schema is too
-  old still raises ``SchemaError``.  Reads never create anything.
+  has no DBA to run ``migrate`` first); an existing file whose schema is
+  unusable still raises ``SchemaError``.  Reads never create anything.
 * ``approx_rows`` is ``max(rowid)``: O(log n), an upper bound after deletes.
 
 Durability: WAL with ``synchronous=FULL``, so a returned ``write_batch``
@@ -31,13 +31,13 @@ from sfeventlog.records import EventRecord
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
     READ_LIMIT_DEFAULT,
-    SCHEMA_VERSION,
     EventStore,
     SchemaError,
     WriteResult,
 )
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
+    OBJECT_COLUMNS,
     dedupe,
     event_row,
     group_by_type,
@@ -46,12 +46,12 @@ from sfeventlog.store.rows import (
     record_from_row,
 )
 from sfeventlog.store.schema import (
-    SQLITE_MIGRATIONS,
+    RECORD_VERSIONS,
+    SQLITE_STEPS,
     SQLITE_VERSIONS_TABLE,
     TABLES,
-    pending_steps,
-    schema_problem,
 )
+from sfeventlog.store.schema_plan import Found, Layout, Migration, migration, objects_order, plan
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,10 +64,11 @@ _INSERT_EVENT = (
 )
 # ON CONFLICT rather than INSERT OR IGNORE: OR IGNORE would also swallow CHECK
 # failures (over-long fields), silently dropping rows instead of rejecting them.
-_INSERT_OBJECT = (
-    "INSERT INTO event_objects (object_type, object_uuid, event_uuid, ordinal)"
-    " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
-)
+_INSERT_OBJECT = {
+    ordinal: f"INSERT INTO event_objects ({', '.join(OBJECT_COLUMNS[:n])})"
+             f" VALUES ({', '.join('?' * n)}) ON CONFLICT DO NOTHING"
+    for ordinal, n in ((True, 4), (False, 3))
+}
 
 
 def _classify(exc: sqlite3.Error) -> Exception:
@@ -94,6 +95,7 @@ class SqliteEventStore(EventStore):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._schema_ok = False
+        self._layout = Layout(ordinal=True)
 
     def __repr__(self) -> str:
         return f"SqliteEventStore({str(self.path)!r})"
@@ -132,55 +134,81 @@ class SqliteEventStore(EventStore):
             except OSError as exc:  # the directory cannot be made or opened
                 raise RetryableError(f"sqlite events store {self.path}: {exc}") from exc
 
-    def _versions(self, conn: sqlite3.Connection) -> dict[str, int]:
-        exists = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'"
-        ).fetchone()
-        if not exists:
-            return {}
-        return {name: int(v) for name, v in
-                conn.execute("SELECT table_name, version FROM schema_versions")}
+    @staticmethod
+    def _introspect(conn: sqlite3.Connection) -> Found:
+        """What is really there: columns and keys from the table pragmas, and version rows."""
+        columns: dict[str, frozenset[str]] = {}
+        keys: dict[str, dict[str, tuple[str, ...]]] = {}
+        for table in (*TABLES, "schema_versions"):
+            names = [str(row[0]).lower() for row in
+                     conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+            if not names:
+                continue
+            columns[table] = frozenset(names)
+            table_keys = keys.setdefault(table, {})
+            for _, index, _, origin, _ in conn.execute(f"PRAGMA index_list({table})").fetchall():
+                cols = tuple(str(r[2]).lower() for r in conn.execute(f"PRAGMA index_info('{index}')"))
+                table_keys["PRIMARY" if origin == "pk" else str(index)] = cols
+        versions: dict[str, int] = {}
+        if "schema_versions" in columns:
+            versions = {name: int(v) for name, v in
+                        conn.execute("SELECT table_name, version FROM schema_versions")}
+        return Found(columns, keys, versions)
 
-    def _migrate(self, conn: sqlite3.Connection) -> bool:
+    def _migrate(self, conn: sqlite3.Connection) -> Migration:
         conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
         try:
-            current = self._versions(conn)
-            steps = pending_steps(current)
-            if steps:
+            before = plan(self._introspect(conn), f"sqlite events store {self.path}")
+            if before.blocker:
+                raise SchemaError(before.blocker)
+            for step in before.steps:
+                for statement in SQLITE_STEPS.get(step, []):
+                    conn.execute(statement)
+            if RECORD_VERSIONS in before.steps:
                 conn.execute(SQLITE_VERSIONS_TABLE)
-                for version in steps:
-                    for statement in SQLITE_MIGRATIONS[version]:
-                        conn.execute(statement)
                 now = time.time()
                 conn.executemany(
                     "INSERT INTO schema_versions (table_name, version, updated_at)"
                     " VALUES (?, ?, ?) ON CONFLICT (table_name) DO UPDATE"
-                    " SET version = excluded.version, updated_at = excluded.updated_at",
-                    [(table, SCHEMA_VERSION, now) for table in TABLES],
+                    " SET version = excluded.version, updated_at = excluded.updated_at"
+                    " WHERE version < excluded.version",
+                    [(table, version, now) for table, version in before.versions],
                 )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._layout = Layout(ordinal=True)
         self._schema_ok = True
-        return bool(steps)
+        return migration(before, applied=True)
 
     def _check_schema(self, conn: sqlite3.Connection, create: bool) -> None:
         if self._schema_ok:
             return
-        current = self._versions(conn)
-        if create and not current:
+        found = self._introspect(conn)
+        if create and not any(t in found.columns for t in TABLES):
             self._migrate(conn)  # a new, empty file: see the module docstring
             return
-        problem = schema_problem(current, f"sqlite events store {self.path}")
-        if problem:
-            raise SchemaError(problem)
+        found_plan = plan(found, f"sqlite events store {self.path}")
+        if found_plan.layout is None:
+            raise SchemaError(found_plan.problem)
+        self._layout = found_plan.layout
         self._schema_ok = True
 
     # -- EventStore --------------------------------------------------------
 
-    def migrate(self) -> bool:
+    def migrate(self, dry_run: bool = False) -> Migration:
+        if dry_run:
+            if not self.path.exists():  # nothing to look at, and a dry run creates nothing
+                return migration(plan(Found({}, {}), str(self.path)), applied=False)
+            return self._guarded(False, self._look)
         return self._guarded(True, self._migrate)
+
+    def _look(self, conn: sqlite3.Connection) -> Migration:
+        found_plan = plan(self._introspect(conn), f"sqlite events store {self.path}")
+        if found_plan.blocker:
+            raise SchemaError(found_plan.blocker)
+        return migration(found_plan, applied=False)
 
     def _write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
         unique, in_batch_duplicates = dedupe(records)
@@ -196,7 +224,9 @@ class SqliteEventStore(EventStore):
             conn.execute("BEGIN IMMEDIATE")
             for event_type, rows in event_rows.items():
                 inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
-            conn.executemany(_INSERT_OBJECT, objects)
+            layout = self._layout
+            conn.executemany(_INSERT_OBJECT[layout.ordinal],
+                             objects if layout.ordinal else [o[:3] for o in objects])
             conn.execute("COMMIT")
             inserted = sum(inserted_by_type.values())
             return WriteResult(inserted, len(records) - inserted, inserted_by_type)
@@ -245,7 +275,7 @@ class SqliteEventStore(EventStore):
             marks = ", ".join("?" * len(chunk))
             for object_type, object_uuid, event_uuid in conn.execute(
                 "SELECT object_type, object_uuid, event_uuid FROM event_objects"
-                f" WHERE event_uuid IN ({marks}) ORDER BY event_uuid, ordinal", chunk,
+                f" WHERE event_uuid IN ({marks}) ORDER BY {objects_order(self._layout)}", chunk,
             ):
                 objects[event_uuid].append((object_type, object_uuid))
         return [record_from_row(r, objects[str(r[0])]) for r in rows]
