@@ -13,27 +13,18 @@ One logical schema (``docs``: upstream-facts, "MariaDB schema"):
 No foreign key between the two tables, on purpose (as upstream).  Key columns
 use a binary collation so uuids and object types match exactly.
 
-Both stores enforce the same column limits (``LIMITS``): SQLite through CHECK
-constraints, so a record one store rejects the other rejects too.
+Column sizes come from ``sfeventlog.limits.LIMITS``, the one table of field
+limits; SQLite enforces them through CHECK constraints, MariaDB through its
+column types, so a record one store rejects the other rejects too.
 """
 
 from __future__ import annotations
 
+from sfeventlog.limits import LIMITS
 from sfeventlog.store.base import SCHEMA_VERSION
 
 #: The versioned tables, in creation order.
 TABLES = ("events", "event_objects")
-
-#: Column length limits (characters; ``message`` in bytes, as MariaDB TEXT).
-LIMITS = {
-    "event_uuid": 36,
-    "event_type": 32,
-    "fqdn": 255,
-    "request_id": 64,
-    "object_type": 32,
-    "object_uuid": 36,
-    "message_bytes": 65535,
-}
 
 MARIADB_VERSIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_versions (
@@ -46,26 +37,26 @@ CREATE TABLE IF NOT EXISTS schema_versions (
 #: version -> statements that bring the schema from version-1 to version.
 MARIADB_MIGRATIONS: dict[int, list[str]] = {
     1: [
-        """
+        f"""
         CREATE TABLE IF NOT EXISTS events (
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            event_type VARCHAR(32) NOT NULL,
+            event_uuid CHAR({LIMITS.event_uuid}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            event_type VARCHAR({LIMITS.event_type}) NOT NULL,
             timestamp DOUBLE NOT NULL,
-            fqdn VARCHAR(255) NOT NULL,
+            fqdn VARCHAR({LIMITS.fqdn}) NOT NULL,
             duration DOUBLE NULL,
             message TEXT NOT NULL,
             extra JSON NULL,
-            request_id VARCHAR(64) NULL,
+            request_id VARCHAR({LIMITS.request_id}) NULL,
             PRIMARY KEY (event_uuid),
             INDEX idx_events_type_timestamp (event_type, timestamp),
             INDEX idx_events_request_id (request_id)
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci
         """,
-        """
+        f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type VARCHAR(32) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            object_uuid VARCHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-            event_uuid CHAR(36) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            object_type VARCHAR({LIMITS.object_type}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            object_uuid VARCHAR({LIMITS.object_uuid}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+            event_uuid CHAR({LIMITS.event_uuid}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
             ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0,
             PRIMARY KEY (object_type, object_uuid, event_uuid),
             INDEX idx_event_objects_event (event_uuid)
@@ -87,15 +78,15 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
         f"""
         CREATE TABLE IF NOT EXISTS events (
             event_uuid TEXT NOT NULL PRIMARY KEY
-                CHECK (length(event_uuid) <= {LIMITS['event_uuid']}),
-            event_type TEXT NOT NULL CHECK (length(event_type) <= {LIMITS['event_type']}),
+                CHECK (length(event_uuid) <= {LIMITS.event_uuid}),
+            event_type TEXT NOT NULL CHECK (length(event_type) <= {LIMITS.event_type}),
             timestamp REAL NOT NULL,
-            fqdn TEXT NOT NULL CHECK (length(fqdn) <= {LIMITS['fqdn']}),
+            fqdn TEXT NOT NULL CHECK (length(fqdn) <= {LIMITS.fqdn}),
             duration REAL,
             message TEXT NOT NULL
-                CHECK (length(CAST(message AS BLOB)) <= {LIMITS['message_bytes']}),
+                CHECK (length(CAST(message AS BLOB)) <= {LIMITS.message_bytes}),
             extra TEXT CHECK (extra IS NULL OR json_valid(extra)),
-            request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS['request_id']})
+            request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS.request_id})
         )
         """,
         """
@@ -104,8 +95,8 @@ SQLITE_MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX IF NOT EXISTS idx_events_request_id ON events (request_id)",
         f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS['object_type']}),
-            object_uuid TEXT NOT NULL CHECK (length(object_uuid) <= {LIMITS['object_uuid']}),
+            object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS.object_type}),
+            object_uuid TEXT NOT NULL CHECK (length(object_uuid) <= {LIMITS.object_uuid}),
             event_uuid TEXT NOT NULL,
             ordinal INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (object_type, object_uuid, event_uuid)

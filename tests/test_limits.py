@@ -1,0 +1,238 @@
+"""One table of field limits: add_event, both stores and the server apply it alike.
+
+The numbers are checked against the real stores: the suite's MariaDB (its
+column sizes, and its own refusal of deep JSON with our check bypassed) and
+SQLite files.  Deep nesting is a ``ValueError`` / ``PermanentError`` at any
+depth, never ``RecursionError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sfeventlog
+from sfeventlog import api, limits
+from sfeventlog.config import Settings
+from sfeventlog.errors import PermanentError
+from sfeventlog.limits import LIMITS, FieldLimits
+from sfeventlog.server.database import InvalidRequest, parse_request
+from sfeventlog.store import base, schema
+from sfeventlog.store.base import EventStore
+from sfeventlog.store.mariadb import MariaDBEventStore
+from sfeventlog.store.sqlite import SqliteEventStore
+from sfeventlog.testing.backend import make_record
+from sfeventlog.wire import database_pb2
+from tests.servers.mariadb import MariaDBServer
+
+DEPTH = LIMITS.extra_depth
+MAX_OBJECTS = LIMITS.objects_per_event
+
+
+def nested(levels: int, innermost: Any = 1) -> dict[str, Any]:
+    """An ``extra`` of exactly ``levels`` nested containers (objects and arrays),
+    an empty ``innermost`` container counting as one."""
+    value = innermost
+    for i in range(levels - 1 - isinstance(innermost, dict | list)):
+        value = {"k": value} if i % 2 else [value]
+    return {"top": value}
+
+
+def objects(n: int) -> list[tuple[str, str]]:
+    return [("instance", f"{i:036d}") for i in range(n)]
+
+
+def _spooled() -> int:
+    spool = api.current_spool()
+    return 0 if spool is None else spool.count()
+
+
+@pytest.fixture
+def spool(settings: Settings) -> None:
+    api.reset_for_tests(settings)
+    assert sfeventlog.add_event("audit", "instance", "u", "first")  # the spool is open
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    s: EventStore
+    if request.param == "sqlite":
+        s = SqliteEventStore(tmp_path / "events.sqlite")
+        s.migrate()
+    else:
+        server: MariaDBServer = request.getfixturevalue("mariadb_server")
+        s = MariaDBEventStore(server.settings(request.getfixturevalue("mariadb_database")))
+    yield s
+    s.close()
+
+
+# -- add_event rejects at the call ------------------------------------------
+
+@pytest.mark.parametrize("innermost", [1, {}, [], "s"])
+def test_add_event_takes_the_deepest_extra_a_store_keeps(spool: None, innermost: Any) -> None:
+    assert sfeventlog.add_event("audit", "instance", "u", "m", extra=nested(DEPTH, innermost))
+    assert _spooled() == 2
+
+
+@pytest.mark.parametrize("innermost", [1, {}, []])
+def test_add_event_rejects_extra_nested_one_level_more(spool: None, innermost: Any) -> None:
+    with pytest.raises(ValueError, match=f"nested more than {DEPTH} levels"):
+        sfeventlog.add_event("audit", "instance", "u", "m", extra=nested(DEPTH + 1, innermost))
+    assert _spooled() == 1
+
+
+@pytest.mark.parametrize("levels", [1000, 100_000])
+def test_deep_nesting_is_a_value_error_not_recursion(spool: None, levels: int) -> None:
+    with pytest.raises(ValueError, match="nested more than"):
+        sfeventlog.add_event("audit", "instance", "u", "m", extra=nested(levels))
+    assert _spooled() == 1
+
+
+def test_a_cycle_in_extra_is_a_value_error(spool: None) -> None:
+    extra: dict[str, Any] = {"a": 1}
+    extra["self"] = extra
+    with pytest.raises(ValueError, match="nested more than"):
+        sfeventlog.add_event("audit", "instance", "u", "m", extra=extra)
+    assert _spooled() == 1
+
+
+def test_add_event_rejects_more_objects_than_a_store_keeps(spool: None) -> None:
+    with pytest.raises(ValueError, match=f"{MAX_OBJECTS + 1} objects; the store allows"):
+        sfeventlog.add_event_multi("audit", objects(MAX_OBJECTS + 1), "m")
+    assert _spooled() == 1
+    assert sfeventlog.add_event_multi("audit", objects(MAX_OBJECTS), "m")
+    # Repeats are dropped before counting: what is spooled is what is stored.
+    assert sfeventlog.add_event_multi("audit", [("instance", "same")] * (MAX_OBJECTS + 10), "m")
+    assert _spooled() == 3
+
+
+def test_extra_bytes_bound_is_the_callers_not_the_stores(spool: None, tmp_path: Path) -> None:
+    big = {"blob": "x" * LIMITS.extra_bytes}
+    with pytest.raises(ValueError, match=f"the limit is {LIMITS.extra_bytes}"):
+        sfeventlog.add_event("audit", "instance", "u", "m", extra=big)
+    # Other writers' rows (upstream spools) are delivered whatever their size.
+    store = SqliteEventStore(tmp_path / "big.sqlite")
+    record = make_record(extra=big)
+    store.write_batch([record])
+    assert store.get_events([record.event_uuid]) == [record]
+    store.close()
+
+
+# -- both stores: the same rule, the same message ----------------------------
+
+@pytest.mark.parametrize("innermost", [1, {}, []])
+def test_stores_keep_the_deepest_extra(store: EventStore, innermost: Any) -> None:
+    record = make_record(extra=nested(DEPTH, innermost))
+    store.write_batch([record])
+    assert store.get_events([record.event_uuid]) == [record]
+
+
+@pytest.mark.parametrize("levels", [DEPTH + 1, 1000, 100_000])
+def test_stores_refuse_deeper_extra_alike(store: EventStore, levels: int) -> None:
+    good, deep = make_record(), make_record(extra=nested(levels))
+    with pytest.raises(PermanentError) as err:
+        store.write_batch([good, deep])
+    assert f"event {deep.event_uuid}: extra is nested more than {DEPTH} levels" in str(err.value)
+    assert store.get_events([good.event_uuid]) == [], "nothing of the batch written"
+
+
+def test_stores_refuse_too_many_objects_alike(store: EventStore) -> None:
+    over = make_record(objects=objects(MAX_OBJECTS + 1))
+    with pytest.raises(PermanentError, match=f"names {MAX_OBJECTS + 1} objects"):
+        store.write_batch([over])
+    at = make_record(objects=objects(MAX_OBJECTS))
+    store.write_batch([at])
+    (back,) = store.get_events([at.event_uuid])
+    assert len(back.objects) == MAX_OBJECTS
+
+
+@pytest.mark.parametrize("innermost", [1, {}, []])
+def test_mariadb_itself_refuses_the_depth_the_table_names(
+        mariadb_server: MariaDBServer, mariadb_database: str,
+        monkeypatch: pytest.MonkeyPatch, innermost: Any) -> None:
+    """With our check bypassed, MariaDB's JSON column draws the same line."""
+    monkeypatch.setattr(base, "record_problems", lambda record: [])
+    store = MariaDBEventStore(mariadb_server.settings(mariadb_database))
+    try:
+        store.write_batch([make_record(extra=nested(DEPTH, innermost))])
+        with pytest.raises(PermanentError, match="4025"):
+            store.write_batch([make_record(extra=nested(DEPTH + 1, innermost))])
+    finally:
+        store.close()
+
+
+def test_mariadb_columns_are_the_tables_sizes(mariadb_server: MariaDBServer,
+                                              mariadb_database: str) -> None:
+    store = MariaDBEventStore(mariadb_server.settings(mariadb_database))
+    store.write_batch([make_record()])  # the schema exists
+    store.close()
+    rows = mariadb_server.execute(
+        "SELECT table_name, column_name, character_maximum_length, character_octet_length,"
+        " column_type FROM information_schema.columns WHERE table_schema = %s",
+        [mariadb_database])
+    cols = {(t.lower(), c.lower()): (chars, octets, ctype) for t, c, chars, octets, ctype in rows}
+    for table, column, field in [("events", "event_uuid", "event_uuid"),
+                                 ("events", "event_type", "event_type"),
+                                 ("events", "fqdn", "fqdn"),
+                                 ("events", "request_id", "request_id"),
+                                 ("event_objects", "object_type", "object_type"),
+                                 ("event_objects", "object_uuid", "object_uuid"),
+                                 ("event_objects", "event_uuid", "event_uuid")]:
+        assert cols[(table, column)][0] == getattr(LIMITS, field), (table, column)
+    assert cols[("events", "message")][1] == LIMITS.message_bytes  # TEXT: bytes
+
+
+# -- the server --------------------------------------------------------------
+
+def _request(**fields: Any) -> bytes:
+    entry = database_pb2.EventBatchEntry(
+        event_uuid="0190a0a0-0000-7000-8000-000000000001", event_type="audit",
+        timestamp=1.5, fqdn="n", message="m", **fields)
+    if not entry.objects:
+        entry.objects.add(object_type=database_pb2.OBJECT_TYPE_INSTANCE, object_uuid="u")
+    return database_pb2.RecordEventBatchRequest(events=[entry]).SerializeToString()
+
+
+def test_server_refuses_what_the_stores_refuse() -> None:
+    assert parse_request(_request(extra_json=json.dumps(nested(DEPTH))))
+    for levels in (DEPTH + 1, 500):
+        with pytest.raises(InvalidRequest, match=f"nested more than {DEPTH}"):
+            parse_request(_request(extra_json=json.dumps(nested(levels))))
+    with pytest.raises(InvalidRequest):  # too deep for the JSON parser itself
+        parse_request(_request(extra_json='{"k":' * 100_000 + "1" + "}" * 100_000))
+    many = [database_pb2.EventBatchObject(object_type=database_pb2.OBJECT_TYPE_INSTANCE,
+                                          object_uuid=u) for _, u in objects(MAX_OBJECTS + 1)]
+    with pytest.raises(InvalidRequest, match=f"names {MAX_OBJECTS + 1} objects"):
+        parse_request(_request(objects=many))
+
+
+# -- one table: everything is derived from it --------------------------------
+
+def test_ddls_server_and_stores_follow_the_table(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    """Change the table, and the DDLs and the store/server checks change with it."""
+    monkeypatch.setattr(limits, "LIMITS", FieldLimits(event_type=40, object_uuid=50,
+                                                      extra_depth=3))
+    try:
+        changed = importlib.reload(schema)
+        mariadb_ddl = " ".join(changed.MARIADB_MIGRATIONS[1])
+        sqlite_ddl = " ".join(changed.SQLITE_MIGRATIONS[1])
+        assert "event_type VARCHAR(40)" in mariadb_ddl
+        assert "object_uuid VARCHAR(50)" in mariadb_ddl
+        assert "length(event_type) <= 40" in sqlite_ddl
+        assert "length(object_uuid) <= 50" in sqlite_ddl
+    finally:
+        monkeypatch.undo()
+        importlib.reload(schema)
+    monkeypatch.setattr(limits, "LIMITS", FieldLimits(extra_depth=3))
+    with pytest.raises(InvalidRequest, match="nested more than 3"):
+        parse_request(_request(extra_json=json.dumps(nested(4))))
+    store = SqliteEventStore(tmp_path / "e.sqlite")
+    with pytest.raises(PermanentError, match="nested more than 3"):
+        store.write_batch([make_record(extra=nested(4))])
+    store.close()
