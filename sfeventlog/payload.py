@@ -160,7 +160,8 @@ def _check_pair(index: int, pair: object) -> list[str]:
         # Upstream passes its database objects too: their type and uuid.
         if getattr(pair, "in_memory_only", False):
             raise ValueError(f"objects[{index}] is an in-memory-only object; it has no events")
-        pair = (getattr(pair, "object_type"), getattr(pair, "uuid"))
+        obj: Any = pair
+        pair = (obj.object_type, obj.uuid)
     if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(
             f"objects[{index}] must be an (object_type, object_uuid) pair, got {pair!r}"

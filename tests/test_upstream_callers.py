@@ -33,7 +33,7 @@ EVENT_TYPE_RESOURCES = "resources"
 EVENT_TYPE_USAGE = "usage"
 
 
-class ObjectType(str, enum.Enum):
+class ObjectType(str, enum.Enum):  # noqa: UP042 - upstream's own shape, not StrEnum
     """Upstream's shape: a str enum whose str() is its value."""
 
     INSTANCE = "instance"
@@ -146,7 +146,7 @@ def _namespace_object_created(eventlog: Any) -> None:
 def _remove_references(eventlog: Any) -> None:
     source_type, relationship, count = ObjectType.INSTANCE, Relationship.OWNS, 3
 
-    class request:  # noqa: N801 - upstream's gRPC request object
+    class request:  # upstream's gRPC request object
         source_uuid = str(U1)
 
     # daemons/database/main.py
@@ -189,7 +189,7 @@ def _lookup_missing(eventlog: Any) -> None:
 
 
 def _cleanup_leaked_address(eventlog: Any) -> None:
-    class fn:  # noqa: N801 - upstream's network object holding its ipam
+    class fn:  # upstream's network object holding its ipam
         ipam = IPAM(U2)
 
     reservation = Reservation(ObjectType.INSTANCE, U1)
