@@ -1,12 +1,13 @@
 """The one table of field limits, and the checks derived from it.
 
 Every bound an event must meet lives here, once.  ``add_event`` (through
-``payload.py``) rejects at the call what any bundled store would reject;
-both servers (``server/limits.py``) and both stores (``EventStore.write_batch``)
-apply ``record_problems`` to records from elsewhere (foreign spool rows, gRPC
-clients), and both DDLs (``store/schema.py``) take their column sizes from
-``LIMITS``.  So a record one store refuses, the other refuses too, with the
-same message.
+``payload.py``) rejects at the call what any bundled store would reject.
+For records from elsewhere (foreign spool rows, gRPC clients): both servers
+(``server/limits.py``) apply ``record_problems`` up front; both DDLs
+(``store/schema.py``) take their column sizes from ``LIMITS``; and both
+stores' ``write_batch`` apply ``structure_problems``, the bounds SQLite's
+schema cannot express (``extra`` nesting, the object count).  So a record one
+store refuses, the other refuses too.
 
 Why each number (MariaDB is the strictest bundled store):
 
@@ -93,6 +94,23 @@ def objects_problem(count: int) -> str | None:
     return None
 
 
+def structure_problems(record: EventRecord) -> list[str]:
+    """The bounds a store checks before its SQL: ``extra`` nesting, object count.
+
+    Column lengths are left to each store's columns (from the same table),
+    so an operator who widens a MariaDB column can replay what it refused.
+    """
+    problems: list[str] = []
+    if record.extra is not None:
+        problem = depth_problem("extra", record.extra)
+        if problem:
+            problems.append(problem)
+    problem = objects_problem(len(record.objects))
+    if problem:
+        problems.append(problem)
+    return problems
+
+
 def record_problems(record: EventRecord) -> list[str]:
     """Why a store cannot keep ``record``, as messages; empty if it can.
 
@@ -118,13 +136,7 @@ def record_problems(record: EventRecord) -> list[str]:
     size = len(record.message.encode("utf-8", "surrogatepass"))
     if size > lim.message_bytes:
         problems.append(f"message is {size} bytes of UTF-8, the limit is {lim.message_bytes}")
-    if record.extra is not None:
-        problem = depth_problem("extra", record.extra)
-        if problem:
-            problems.append(problem)
-    problem = objects_problem(len(record.objects))
-    if problem:
-        problems.append(problem)
+    problems.extend(structure_problems(record))
     for i, (object_type, object_uuid) in enumerate(record.objects):
         if len(object_type) > lim.object_type:
             problems.append(f"objects[{i}].object_type is {len(object_type)} characters,"

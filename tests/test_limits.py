@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
 # -- add_event rejects at the call ------------------------------------------
 
 @pytest.mark.parametrize("innermost", [1, {}, [], "s"])
-def test_add_event_takes_the_deepest_extra_a_store_keeps(spool: None, innermost: Any) -> None:
+def test_add_event_draws_the_line_where_the_store_does(spool: None, innermost: Any) -> None:
     assert sfeventlog.add_event("audit", "instance", "u", "m", extra=nested(DEPTH, innermost))
-    assert _spooled() == 2
-
-
-@pytest.mark.parametrize("innermost", [1, {}, []])
-def test_add_event_rejects_extra_nested_one_level_more(spool: None, innermost: Any) -> None:
     with pytest.raises(ValueError, match=f"nested more than {DEPTH} levels"):
         sfeventlog.add_event("audit", "instance", "u", "m", extra=nested(DEPTH + 1, innermost))
-    assert _spooled() == 1
+    assert _spooled() == 2
 
 
 @pytest.mark.parametrize("levels", [1000, 100_000])
@@ -111,28 +107,20 @@ def test_add_event_rejects_more_objects_than_a_store_keeps(spool: None) -> None:
     assert _spooled() == 3
 
 
-def test_extra_bytes_bound_is_the_callers_not_the_stores(spool: None, tmp_path: Path) -> None:
-    big = {"blob": "x" * LIMITS.extra_bytes}
-    with pytest.raises(ValueError, match=f"the limit is {LIMITS.extra_bytes}"):
-        sfeventlog.add_event("audit", "instance", "u", "m", extra=big)
-    # Other writers' rows (upstream spools) are delivered whatever their size.
-    store = SqliteEventStore(tmp_path / "big.sqlite")
-    record = make_record(extra=big)
-    store.write_batch([record])
-    assert store.get_events([record.event_uuid]) == [record]
-    store.close()
-
-
 # -- both stores: the same rule, the same message ----------------------------
 
 @pytest.mark.parametrize("innermost", [1, {}, []])
-def test_stores_keep_the_deepest_extra(store: EventStore, innermost: Any) -> None:
+def test_stores_draw_the_line_at_the_tables_depth(store: EventStore, innermost: Any) -> None:
     record = make_record(extra=nested(DEPTH, innermost))
     store.write_batch([record])
     assert store.get_events([record.event_uuid]) == [record]
+    deeper = make_record(extra=nested(DEPTH + 1, innermost))
+    with pytest.raises(PermanentError, match=f"extra is nested more than {DEPTH} levels"):
+        store.write_batch([deeper])
+    assert store.get_events([deeper.event_uuid]) == []
 
 
-@pytest.mark.parametrize("levels", [DEPTH + 1, 1000, 100_000])
+@pytest.mark.parametrize("levels", [1000, 100_000])
 def test_stores_refuse_deeper_extra_alike(store: EventStore, levels: int) -> None:
     good, deep = make_record(), make_record(extra=nested(levels))
     with pytest.raises(PermanentError) as err:
@@ -152,11 +140,12 @@ def test_stores_refuse_too_many_objects_alike(store: EventStore) -> None:
 
 
 @pytest.mark.parametrize("innermost", [1, {}, []])
-def test_mariadb_itself_refuses_the_depth_the_table_names(
+def test_mariadb_itself_draws_the_tables_lines(
         mariadb_server: MariaDBServer, mariadb_database: str,
         monkeypatch: pytest.MonkeyPatch, innermost: Any) -> None:
-    """With our check bypassed, MariaDB's JSON column draws the same line."""
-    monkeypatch.setattr(base, "record_problems", lambda record: [])
+    """With our check bypassed, MariaDB's JSON column refuses at the same depth,
+    and its columns are the table's sizes."""
+    monkeypatch.setattr(base, "structure_problems", lambda record: [])
     store = MariaDBEventStore(mariadb_server.settings(mariadb_database))
     try:
         store.write_batch([make_record(extra=nested(DEPTH, innermost))])
@@ -164,13 +153,6 @@ def test_mariadb_itself_refuses_the_depth_the_table_names(
             store.write_batch([make_record(extra=nested(DEPTH + 1, innermost))])
     finally:
         store.close()
-
-
-def test_mariadb_columns_are_the_tables_sizes(mariadb_server: MariaDBServer,
-                                              mariadb_database: str) -> None:
-    store = MariaDBEventStore(mariadb_server.settings(mariadb_database))
-    store.write_batch([make_record()])  # the schema exists
-    store.close()
     rows = mariadb_server.execute(
         "SELECT table_name, column_name, character_maximum_length, character_octet_length,"
         " column_type FROM information_schema.columns WHERE table_schema = %s",
@@ -235,4 +217,62 @@ def test_ddls_server_and_stores_follow_the_table(monkeypatch: pytest.MonkeyPatch
     store = SqliteEventStore(tmp_path / "e.sqlite")
     with pytest.raises(PermanentError, match="nested more than 3"):
         store.write_batch([make_record(extra=nested(4))])
+    store.close()
+
+
+# -- end to end: rows other writers spooled ----------------------------------
+
+def _upstream_row(event_uuid: str, extra: dict[str, Any], n_objects: int = 1) -> bytes:
+    # As upstream's add_event_multi writes it: dict objects, extra pretty-printed.
+    return json.dumps({
+        "event_uuid": event_uuid, "event_type": "audit", "fqdn": "node-01",
+        "duration": None, "message": "m",
+        "extra": json.dumps(extra, indent=4, sort_keys=True), "request_id": None,
+        "timestamp": 1748736000.5,
+        "objects": [{"object_type": t, "object_uuid": u} for t, u in objects(n_objects)],
+    }, default=str).encode()
+
+
+@pytest.mark.parametrize("transport", ["sqlite", "mariadb"])
+def test_foreign_rows_past_the_limits_are_dead_lettered_alike(
+        transport: str, settings: Settings, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
+    """100 upstream-written rows, 2 past the limits: 98 stored once, 2 dead-lettered.
+
+    One of the 98 has an ``extra`` over ``add_event``'s size bound: that bound
+    is the caller's, so other writers' rows are delivered whatever their size.
+    """
+    if transport == "sqlite":
+        run = settings.model_copy(update={"eventlog_transport": "sqlite",
+                                          "eventlog_sqlite_path": tmp_path / "events.sqlite"})
+        store: EventStore = SqliteEventStore(tmp_path / "events.sqlite")
+    else:
+        server: MariaDBServer = request.getfixturevalue("mariadb_server")
+        run = server.settings(request.getfixturevalue("mariadb_database"),
+                              eventlog_spool_dir=settings.eventlog_spool_dir)
+        store = MariaDBEventStore(run)
+    api.reset_for_tests(run)
+    uuids = [f"0190a0a0-0000-7000-8000-{i:012d}" for i in range(100)]
+    spool = api._spool_for_caller()
+    for i, event_uuid in enumerate(uuids):
+        extra = (nested(DEPTH + 1) if i == 40
+                 else {"blob": "x" * LIMITS.extra_bytes} if i == 50 else {"n": i})
+        assert spool.enqueue(_upstream_row(event_uuid, extra,
+                                           MAX_OBJECTS + 1 if i == 70 else 1)) is None
+    sfeventlog.start("rescuer", run)
+    try:
+        spool = api.current_spool()
+        assert spool is not None
+        for _ in range(300):
+            if spool.count() == 0:
+                break
+            time.sleep(0.05)
+        assert spool.count() == 0
+        dead = spool.deadletters()
+        assert len(dead) == 2
+        assert all(d.error_class == "PermanentError" for d in dead)
+    finally:
+        sfeventlog.stop(drain_timeout=10)
+    good = [u for i, u in enumerate(uuids) if i not in (40, 70)]
+    assert sorted(r.event_uuid for r in store.get_events(uuids)) == good
     store.close()

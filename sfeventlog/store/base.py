@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sfeventlog.errors import PermanentError, SfEventlogError
-from sfeventlog.limits import record_problems
+from sfeventlog.limits import structure_problems
 from sfeventlog.records import EventRecord
 
 LOG = logging.getLogger(__name__)
@@ -55,15 +55,16 @@ class EventStore(abc.ABC):
 
         Returns only after the commit, then counts the result in the store
         metrics.  Raises ``RetryableError`` or ``PermanentError`` (classified
-        store errors) or ``SchemaError``.  A record outside the field limits
-        (``sfeventlog.limits``) is a ``PermanentError`` before any SQL, the
-        same rule on every store.
+        store errors) or ``SchemaError``.  A record nested deeper or about more
+        objects than ``sfeventlog.limits`` allows is a ``PermanentError``
+        before any SQL, the same rule on every store (column lengths are the
+        columns' own, sized from the same table).
         """
         # Imported here: the metrics module needs WriteResult from this one.
         from sfeventlog.store import metrics
 
         for record in records:
-            problems = record_problems(record)
+            problems = structure_problems(record)
             if problems:
                 raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
         result = self._write_batch(records)
