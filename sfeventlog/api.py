@@ -14,6 +14,7 @@ started, the child starts its own drainer with the same settings.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import re
@@ -170,7 +171,7 @@ def add_event_multi(
         request_id=request_id, timestamp=timestamp,
     )
     if not suppress_event_logging and settings.log_events_to_loki:
-        _log_added(payload, extra, logging.ERROR if log_as_error else logging.INFO)
+        _log_added(payload, logging.ERROR if log_as_error else logging.INFO)
     try:
         spool = _spool_for_caller()
     except (ConfigError, OSError) as exc:
@@ -185,15 +186,16 @@ def add_event_multi(
     return True
 
 
-def _log_added(payload: Mapping[str, Any], extra: Mapping[str, Any] | None, level: int) -> None:
+def _log_added(payload: Mapping[str, Any], level: int) -> None:
     if not EVENT_LOG.isEnabledFor(level):
         return  # the usual case in a quiet daemon: build nothing
     # Upstream's fields: the event's, then each object as {object_type: object_uuid}.
+    # ``extra`` as spooled, so a JSON log formatter never meets a raw UUID.
     fields: dict[str, Any] = {
         "event_type": payload["event_type"], "fqdn": payload["fqdn"],
         "duration": payload["duration"], "message": payload["message"],
-        "extra": dict(extra) if extra else {}, "event_uuid": payload["event_uuid"],
-        "request_id": payload["request_id"],
+        "extra": json.loads(payload["extra"]) if payload["extra"] else {},
+        "event_uuid": payload["event_uuid"], "request_id": payload["request_id"],
     }
     fields.update((t, u) for t, u in payload["objects"])
     EVENT_LOG.log(level, "Added event", extra={"sfeventlog_event": fields})

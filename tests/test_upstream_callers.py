@@ -272,7 +272,10 @@ def test_added_event_is_logged_at_info_with_upstreams_fields(
         eventlog: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="sfeventlog.events")
     _remove_references(eventlog)
-    (record,) = _added(caplog)
+    _upload_db_create(eventlog)  # a uuid.UUID in extra
+    record, with_uuid = _added(caplog)
+    json.dumps(with_uuid.sfeventlog_event)  # type: ignore[attr-defined]
+    assert with_uuid.sfeventlog_event["extra"]["uuid"] == str(U1)  # type: ignore[attr-defined]
     assert record.levelno == logging.INFO and record.name == "sfeventlog.events"
     fields = record.sfeventlog_event  # type: ignore[attr-defined]
     assert fields["instance"] == str(U1)
