@@ -14,11 +14,13 @@ started, the child starts its own drainer with the same settings.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import re
 import sys
 import threading
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,6 +35,9 @@ from sfeventlog.request_context import current_request_id
 from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
 
 LOG = logging.getLogger(__name__)
+#: The "Added event" line of every recorded event (upstream's echo to Loki);
+#: its own logger so it can be routed or silenced apart from the rest.
+EVENT_LOG = logging.getLogger("sfeventlog.events")
 
 
 class _State:
@@ -109,48 +114,64 @@ def _count_drop(reason: str) -> None:
 def add_event(
     event_type: str,
     object_type: str,
-    object_uuid: str,
+    object_uuid: str | uuid.UUID,
     message: str,
     duration: float | None = None,
     extra: Mapping[str, Any] | None = None,
     request_id: str | None = None,
     *,
     timestamp: float | None = None,
+    suppress_event_logging: bool = False,
+    log_as_error: bool = False,
 ) -> bool:
     """Record an event about one object. See ``add_event_multi``."""
     return add_event_multi(
         event_type, [(object_type, object_uuid)], message,
         duration=duration, extra=extra, request_id=request_id, timestamp=timestamp,
+        suppress_event_logging=suppress_event_logging, log_as_error=log_as_error,
     )
 
 
 def add_event_multi(
     event_type: str,
-    objects: Iterable[tuple[str, str]],
+    objects: Iterable[tuple[str, str | uuid.UUID] | Any],
     message: str,
     duration: float | None = None,
     extra: Mapping[str, Any] | None = None,
     request_id: str | None = None,
     *,
     timestamp: float | None = None,
+    suppress_event_logging: bool = False,
+    log_as_error: bool = False,
 ) -> bool:
     """Record one event about several objects.
 
-    ``objects`` is a set in effect: a repeated pair is dropped (the store
-    keys objects per event).  Returns True once the event is durably in
-    this process's spool, False only when it was dropped (high-water mark
+    ``objects`` holds ``(object_type, object_uuid)`` pairs or upstream-style
+    objects with ``object_type`` and ``uuid`` attributes.  Identifiers may be
+    str, ``uuid.UUID`` or str-valued enum members (stored as their text).
+    It is a set in effect: a repeated pair is dropped (the store keys
+    objects per event).  Returns True once the event is durably in this
+    process's spool, False only when it was dropped (high-water mark
     reached, disk full, spool unusable); every drop is counted in
     ``eventlog_spool_dropped_total``.
     Never waits on the network.  Raises ``ValueError`` naming the bad
     argument, and then writes nothing.
+
+    As upstream, the event is also logged as "Added event" on the
+    ``sfeventlog.events`` logger, with its fields in the record attribute
+    ``sfeventlog_event``: at INFO, at ERROR with ``log_as_error``, not at
+    all with ``suppress_event_logging`` or when ``log_events_to_loki`` is off.
     """
     if request_id is None:
         request_id = current_request_id()
+    settings = _settings()
     payload = build_payload(
         event_type=event_type, objects=objects, message=message,
-        fqdn=_settings().node_name, duration=duration, extra=extra,
+        fqdn=settings.node_name, duration=duration, extra=extra,
         request_id=request_id, timestamp=timestamp,
     )
+    if not suppress_event_logging and settings.log_events_to_loki:
+        _log_added(payload, logging.ERROR if log_as_error else logging.INFO)
     try:
         spool = _spool_for_caller()
     except (ConfigError, OSError) as exc:
@@ -163,6 +184,21 @@ def add_event_multi(
         spool.note_drop(reason)
         return False
     return True
+
+
+def _log_added(payload: Mapping[str, Any], level: int) -> None:
+    if not EVENT_LOG.isEnabledFor(level):
+        return  # the usual case in a quiet daemon: build nothing
+    # Upstream's fields: the event's, then each object as {object_type: object_uuid}.
+    # ``extra`` as spooled, so a JSON log formatter never meets a raw UUID.
+    fields: dict[str, Any] = {
+        "event_type": payload["event_type"], "fqdn": payload["fqdn"],
+        "duration": payload["duration"], "message": payload["message"],
+        "extra": json.loads(payload["extra"]) if payload["extra"] else {},
+        "event_uuid": payload["event_uuid"], "request_id": payload["request_id"],
+    }
+    fields.update((t, u) for t, u in payload["objects"])
+    EVENT_LOG.log(level, "Added event", extra={"sfeventlog_event": fields})
 
 
 def _start_drainer(settings: Settings) -> None:

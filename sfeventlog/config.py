@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sfeventlog.limits import LIMITS
+
 ENV_PREFIX = "SHAKENFIST_"
 
 
@@ -31,7 +33,10 @@ class Settings(BaseSettings):
     eventlog_spool_dir: Path = Path("/srv/shakenfist/spool/eventlog")
     eventlog_spool_high_water_mark: int = Field(default=100_000, ge=1)
     eventlog_spool_durability: Literal["normal", "full"] = "normal"
-    node_name: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
+    node_name: str = Field(default_factory=socket.getfqdn, min_length=1,
+                           max_length=LIMITS.fqdn)
+    # Upstream's key: the "Added event" log line for each event (to Loki).
+    log_events_to_loki: bool = True
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")

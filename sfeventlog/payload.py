@@ -8,28 +8,43 @@ request id inside ``extra``, objects as dicts).
 
 from __future__ import annotations
 
+import enum
 import json
 import json.encoder
 import math
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from sfeventlog.ids import uuid7
+from sfeventlog.limits import LIMITS, objects_problem
 from sfeventlog.records import EventRecord
-from sfeventlog.store.schema import LIMITS
 
 LEGACY_REQUEST_ID_KEY = "request-id"
 
+
+
+def _json_default(value: object) -> object:
+    """What upstream's encoder writes for the non-JSON values its callers put
+    in ``extra``: a ``uuid.UUID`` as its text, an enum member by name (a str-
+    or int-valued one never gets here: JSON writes its value)."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.name
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 # Reused: json.dumps() with non-default options builds a new encoder per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_json_default)
 
 # The C encoder behind _ENCODER, built once (JSONEncoder.encode builds one
 # per call).  Without markers a cycle would raise RecursionError, but
-# _check_json_keys has already recursed over extra by then.  None where the
-# C speedups are absent.
+# _check_json_keys has already refused anything nested deeper than the store
+# keeps, cycles included.  None where the C speedups are absent.
 _make_c_encoder = getattr(json.encoder, "c_make_encoder", None)
 _C_ENCODER = None if _make_c_encoder is None else _make_c_encoder(
     None, _ENCODER.default, json.encoder.encode_basestring_ascii, None, ":", ",",
@@ -39,11 +54,13 @@ _PHASE2_KEYS = ("event_uuid", "event_type", "fqdn", "duration", "message", "extr
                 "request_id", "timestamp", "objects")
 
 # Looked up once: the hot path runs per event.
-_EVENT_TYPE_LIMIT = LIMITS["event_type"]
-_OBJECT_TYPE_LIMIT = LIMITS["object_type"]
-_OBJECT_UUID_LIMIT = LIMITS["object_uuid"]
-_REQUEST_ID_LIMIT = LIMITS["request_id"]
-_MESSAGE_LIMIT = LIMITS["message_bytes"]
+_EVENT_TYPE_LIMIT = LIMITS.event_type
+_OBJECT_TYPE_LIMIT = LIMITS.object_type
+_OBJECT_UUID_LIMIT = LIMITS.object_uuid
+_REQUEST_ID_LIMIT = LIMITS.request_id
+_MESSAGE_LIMIT = LIMITS.message_bytes
+_EXTRA_DEPTH_LIMIT = LIMITS.extra_depth
+_EXTRA_BYTES_LIMIT = LIMITS.extra_bytes
 # JSON scalars whose encoding needs no check beyond the encoder's own.
 _PLAIN_SCALARS = (int, float, bool, type(None))
 
@@ -57,8 +74,26 @@ def _check_text(name: str, value: str) -> None:
             raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
 
 
+def _as_str(value: object) -> object:
+    """Upstream's identifier types as the str they stand for; others unchanged.
+
+    A ``uuid.UUID`` is its canonical text; a str-valued enum member (upstream's
+    ``ObjectType``, any ``StrEnum``) is its value, whatever its ``__str__``;
+    a str subclass is its plain text.
+    """
+    if isinstance(value, enum.Enum):
+        inner = value.value
+        return str.__str__(inner) if isinstance(inner, str) else value
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    return value
+
+
 def _check_str(name: str, value: object, *, allow_empty: bool = False,
                limit: int | None = None) -> str:
+    value = _as_str(value)
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a str, got {type(value).__name__}")
     if not allow_empty and not value:
@@ -112,16 +147,26 @@ def _check_objects(objects: object) -> list[list[str]]:
         # drop it here so what is spooled is what is stored.
         unique = list({(t, u): [t, u] for t, u in out}.values())
         if len(unique) != len(out):
-            return unique
+            out = unique
+        problem = objects_problem(len(out))
+        if problem:
+            raise ValueError(problem)
     return out
 
 
 def _check_pair(index: int, pair: object) -> list[str]:
+    if not isinstance(pair, (str, bytes, tuple, list)) and hasattr(pair, "object_type") \
+            and hasattr(pair, "uuid"):
+        # Upstream passes its database objects too: their type and uuid.
+        if getattr(pair, "in_memory_only", False):
+            raise ValueError(f"objects[{index}] is an in-memory-only object; it has no events")
+        obj: Any = pair
+        pair = (obj.object_type, obj.uuid)
     if isinstance(pair, (str, bytes)) or not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(
             f"objects[{index}] must be an (object_type, object_uuid) pair, got {pair!r}"
         )
-    object_type, object_uuid = pair
+    object_type, object_uuid = _as_str(pair[0]), _as_str(pair[1])
     if not isinstance(object_type, str) or not object_type:
         raise ValueError(f"objects[{index}] object_type must be a non-empty str")
     if not isinstance(object_uuid, str) or not object_uuid:
@@ -131,8 +176,15 @@ def _check_pair(index: int, pair: object) -> list[str]:
     return [object_type, object_uuid]
 
 
-def _check_json_keys(value: object, where: str) -> None:
-    """JSON would silently turn non-str keys into strings; refuse them instead."""
+def _check_json_keys(value: object, where: str, depth: int = 1) -> None:
+    """JSON would silently turn non-str keys into strings; refuse them instead.
+
+    Also refuses nesting deeper than the store keeps, before recursing
+    further, so no input (cycles included) reaches ``RecursionError``.
+    """
+    if depth > _EXTRA_DEPTH_LIMIT and isinstance(value, (Mapping, list, tuple)):
+        raise ValueError(f"extra is nested more than {_EXTRA_DEPTH_LIMIT} levels deep"
+                         f" (at {where[:200]}); the store allows {_EXTRA_DEPTH_LIMIT}")
     if type(value) is dict and _flat_ascii(value):
         return
     if isinstance(value, Mapping):
@@ -140,10 +192,10 @@ def _check_json_keys(value: object, where: str) -> None:
             if not isinstance(key, str):
                 raise ValueError(f"{where} keys must be str, got {key!r}")
             _check_text(f"{where} key {key[:40]!r}", key)
-            _check_json_keys(item, f"{where}[{key!r}]")
+            _check_json_keys(item, f"{where}[{key!r}]", depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _check_json_keys(item, f"{where}[{index}]")
+            _check_json_keys(item, f"{where}[{index}]", depth + 1)
     elif isinstance(value, str):
         _check_text(where, value)
 
@@ -161,11 +213,6 @@ def _flat_ascii(value: dict[Any, Any]) -> bool:
     return True
 
 
-#: An event log entry, not a blob store: bounded so that a batch of them
-#: fits the store's packet and the gRPC message limits (16 MiB by default).
-EXTRA_MAX_BYTES = 64 * 1024
-
-
 def _encode_extra(extra: object) -> str | None:
     if extra is None:
         return None
@@ -179,8 +226,9 @@ def _encode_extra(extra: object) -> str | None:
             encoded = _ENCODER.encode(dict(extra))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"extra must be JSON-serialisable: {exc}") from None
-    if len(encoded) > EXTRA_MAX_BYTES:  # ASCII-escaped JSON: characters == bytes
-        raise ValueError(f"extra is {len(encoded)} bytes as JSON; the limit is {EXTRA_MAX_BYTES}")
+    if len(encoded) > _EXTRA_BYTES_LIMIT:  # ASCII-escaped JSON: characters == bytes
+        raise ValueError(f"extra is {len(encoded)} bytes as JSON;"
+                         f" the limit is {_EXTRA_BYTES_LIMIT}")
     return encoded
 
 
@@ -360,5 +408,5 @@ def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
             objects=_objects_from_payload(payload["objects"]),
         )
         return record, not event_uuid
-    except (ValueError, TypeError, KeyError, ValidationError) as exc:
+    except (ValueError, TypeError, KeyError, ValidationError, RecursionError) as exc:
         raise UnparseableRow(f"{type(exc).__name__}: {exc}") from exc

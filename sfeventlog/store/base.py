@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sfeventlog.errors import SfEventlogError
+from sfeventlog.errors import PermanentError, SfEventlogError
+from sfeventlog.limits import structure_problems
 from sfeventlog.records import EventRecord
 
 if TYPE_CHECKING:
@@ -57,11 +58,18 @@ class EventStore(abc.ABC):
 
         Returns only after the commit, then counts the result in the store
         metrics.  Raises ``RetryableError`` or ``PermanentError`` (classified
-        store errors) or ``SchemaError``.
+        store errors) or ``SchemaError``.  A record nested deeper or about more
+        objects than ``sfeventlog.limits`` allows is a ``PermanentError``
+        before any SQL, the same rule on every store (column lengths are the
+        columns' own, sized from the same table).
         """
         # Imported here: the metrics module needs WriteResult from this one.
         from sfeventlog.store import metrics
 
+        for record in records:
+            problems = structure_problems(record)
+            if problems:
+                raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
         result = self._write_batch(records)
         metrics.publish_write(result)
         now = time.monotonic()

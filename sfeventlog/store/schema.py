@@ -36,12 +36,14 @@ utf8mb4).
 
 No foreign key between the two tables, on purpose (as upstream).
 
-Both stores enforce the same column limits (``LIMITS``): SQLite through CHECK
-constraints, so a record one store rejects the other rejects too.
+Column sizes come from ``sfeventlog.limits.LIMITS``, the one table of field
+limits; SQLite enforces them through CHECK constraints, MariaDB through its
+column types, so a record one store rejects the other rejects too.
 """
 
 from __future__ import annotations
 
+from sfeventlog.limits import LIMITS
 from sfeventlog.store.rows import EVENT_COLUMNS
 
 #: Upstream's layout version of ``events`` and ``event_objects`` (its
@@ -69,17 +71,6 @@ INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {"idx_events_type_timestamp": ("event_type", "timestamp"),
                "idx_events_request_id": ("request_id",)},
     "event_objects": {"idx_event_objects_event": ("event_uuid",)},
-}
-
-#: Column length limits (characters; ``message`` in bytes, as MariaDB TEXT).
-LIMITS = {
-    "event_uuid": 36,
-    "event_type": 32,
-    "fqdn": 255,
-    "request_id": 64,
-    "object_type": 32,
-    "object_uuid": 36,
-    "message_bytes": 65535,
 }
 
 MIGRATE_HINT = "run `sfeventlog migrate` (see `sfeventlog migrate --help`)"
@@ -121,16 +112,16 @@ _MARIADB_ORDINAL = "ordinal SMALLINT UNSIGNED NOT NULL DEFAULT 0"
 
 #: Step -> statements.  Each is safe to run again.
 MARIADB_STEPS: dict[str, list[str]] = {
-    "create events": ["""
+    "create events": [f"""
         CREATE TABLE IF NOT EXISTS events (
-            event_uuid CHAR(36) NOT NULL,
-            event_type VARCHAR(32) NOT NULL,
+            event_uuid CHAR({LIMITS.event_uuid}) NOT NULL,
+            event_type VARCHAR({LIMITS.event_type}) NOT NULL,
             timestamp DOUBLE NOT NULL,
-            fqdn VARCHAR(255) NOT NULL,
+            fqdn VARCHAR({LIMITS.fqdn}) NOT NULL,
             duration DOUBLE NULL,
             message TEXT NOT NULL,
             extra JSON NULL,
-            request_id VARCHAR(64) NULL,
+            request_id VARCHAR({LIMITS.request_id}) NULL,
             PRIMARY KEY (event_uuid),
             INDEX idx_events_type_timestamp (event_type, timestamp),
             INDEX idx_events_request_id (request_id)
@@ -138,9 +129,9 @@ MARIADB_STEPS: dict[str, list[str]] = {
         """],
     "create event_objects": [f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type VARCHAR(32) NOT NULL,
-            object_uuid VARCHAR(36) NOT NULL,
-            event_uuid CHAR(36) NOT NULL,
+            object_type VARCHAR({LIMITS.object_type}) NOT NULL,
+            object_uuid VARCHAR({LIMITS.object_uuid}) NOT NULL,
+            event_uuid CHAR({LIMITS.event_uuid}) NOT NULL,
             {_MARIADB_ORDINAL},
             PRIMARY KEY (object_type, object_uuid, event_uuid),
             INDEX idx_event_objects_event (event_uuid)
@@ -171,15 +162,15 @@ SQLITE_STEPS: dict[str, list[str]] = {
         f"""
         CREATE TABLE IF NOT EXISTS events (
             event_uuid TEXT NOT NULL PRIMARY KEY
-                CHECK (length(event_uuid) <= {LIMITS['event_uuid']}),
-            event_type TEXT NOT NULL CHECK (length(event_type) <= {LIMITS['event_type']}),
+                CHECK (length(event_uuid) <= {LIMITS.event_uuid}),
+            event_type TEXT NOT NULL CHECK (length(event_type) <= {LIMITS.event_type}),
             timestamp REAL NOT NULL,
-            fqdn TEXT NOT NULL CHECK (length(fqdn) <= {LIMITS['fqdn']}),
+            fqdn TEXT NOT NULL CHECK (length(fqdn) <= {LIMITS.fqdn}),
             duration REAL,
             message TEXT NOT NULL
-                CHECK (length(CAST(message AS BLOB)) <= {LIMITS['message_bytes']}),
+                CHECK (length(CAST(message AS BLOB)) <= {LIMITS.message_bytes}),
             extra TEXT CHECK (extra IS NULL OR json_valid(extra)),
-            request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS['request_id']})
+            request_id TEXT CHECK (request_id IS NULL OR length(request_id) <= {LIMITS.request_id})
         )
         """,
         "CREATE INDEX IF NOT EXISTS idx_events_type_timestamp ON events (event_type, timestamp)",
@@ -188,8 +179,8 @@ SQLITE_STEPS: dict[str, list[str]] = {
     "create event_objects": [
         f"""
         CREATE TABLE IF NOT EXISTS event_objects (
-            object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS['object_type']}),
-            object_uuid TEXT NOT NULL CHECK (length(object_uuid) <= {LIMITS['object_uuid']}),
+            object_type TEXT NOT NULL CHECK (length(object_type) <= {LIMITS.object_type}),
+            object_uuid TEXT NOT NULL CHECK (length(object_uuid) <= {LIMITS.object_uuid}),
             event_uuid TEXT NOT NULL,
             ordinal INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (object_type, object_uuid, event_uuid)
