@@ -93,6 +93,24 @@ def test_code_exports_the_metrics_the_docs_rely_on() -> None:
         assert name in exported, f"{name} not registered; is its module importable?"
 
 
+def test_every_labelled_counter_lists_its_known_labels() -> None:
+    # The one list (sfeventlog.metrics.KNOWN_LABELS) is what puts each known
+    # series at 0 from import; a labelled counter made without it would be
+    # invisible until its first increment, and increase() would miss that.
+    from prometheus_client import Counter
+
+    from sfeventlog.metrics import KNOWN_LABELS
+
+    _import_everything()
+    for collector, sample_names in REGISTRY._collector_to_names.items():
+        labels = tuple(getattr(collector, "_labelnames", ()))
+        ours = [n for n in sample_names if OUR_METRIC.fullmatch(n)]
+        if isinstance(collector, Counter) and labels and ours:
+            name = next(n for n in ours if n.endswith("_total"))
+            assert name in KNOWN_LABELS, f"{name}: make it with metrics.labelled_counter"
+            assert tuple(KNOWN_LABELS[name]) == labels
+
+
 @pytest.mark.parametrize("source", ["alerts", "dashboard"])
 def test_every_queried_metric_exists_with_its_labels(source: str) -> None:
     exported = _exported()
