@@ -8,7 +8,9 @@ by ``sfeventlog drain``).  No event is dropped for being early.
 
 After ``fork()``: the child never touches the parent's connection or
 drainer.  Its first event opens its own spool file, and if the parent had
-started, the child starts its own drainer with the same settings.
+started, the child starts its own drainer with the same settings; the
+transport is loaded and orphans rescued on that drainer's thread, never on
+the caller's.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sfeventlog import metrics
+from sfeventlog import hostname, metrics
 from sfeventlog.config import Settings
 from sfeventlog.drainer import SHUTDOWN_DRAIN_TIMEOUT, Drainer
 from sfeventlog.errors import ConfigError
@@ -33,6 +35,9 @@ from sfeventlog.request_context import current_request_id
 from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
 
 LOG = logging.getLogger(__name__)
+
+#: How long ``start()`` waits for the host's FQDN lookup (never a caller).
+FQDN_WAIT = 1.0
 
 
 class _State:
@@ -93,8 +98,9 @@ def _spool_for_caller() -> Spool:
             settings = _settings()
             _state.spool = _open_spool(settings, _state.daemon_name or _program_name())
             if _state.started:
-                # A forked child of a started parent: drain its own spool.
-                _start_drainer(settings)
+                # A forked child of a started parent: drain its own spool,
+                # setting up off this caller's thread.
+                _start_drainer_in_background(settings)
         return _state.spool
 
 
@@ -148,7 +154,7 @@ def add_event_multi(
         request_id = current_request_id()
     payload = build_payload(
         event_type=event_type, objects=objects, message=message,
-        fqdn=_settings().node_name, duration=duration, extra=extra,
+        fqdn=_settings().fqdn(), duration=duration, extra=extra,
         request_id=request_id, timestamp=timestamp,
     )
     try:
@@ -173,6 +179,25 @@ def _start_drainer(settings: Settings) -> None:
     _state.drainer.start()
 
 
+def _start_drainer_in_background(settings: Settings) -> None:
+    """``_start_drainer`` on a thread of its own (a forked child's first event)."""
+    spool = _state.spool
+
+    def setup() -> None:
+        # The lock keeps stop() from racing the setup; callers' add_event
+        # does not take it once the spool is open.
+        with _state.lock:
+            if _state.spool is not spool or _state.drainer is not None or not _state.started:
+                return
+            try:
+                _start_drainer(settings)
+            except Exception:
+                LOG.exception("cannot start the eventlog drainer in this forked child;"
+                              " its events stay in %s", spool.path if spool else "the spool")
+
+    threading.Thread(target=setup, name="eventlog-drainer-setup", daemon=True).start()
+
+
 def start(daemon_name: str, settings: Settings | None = None) -> None:
     """Open this process's spool, rescue orphans and start the drainer.
 
@@ -191,6 +216,9 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
             LOG.debug("sfeventlog.start() called again; already started")
             return
         settings = settings if settings is not None else _settings()
+        if settings.node_name is None and not hostname.wait(FQDN_WAIT):
+            LOG.warning("the host's FQDN lookup is slow (DNS?); events carry %r until it"
+                        " finishes (set SHAKENFIST_NODE_NAME to skip it)", settings.fqdn())
         transport = load_transport(settings)  # fail fast, before touching disk
         transport.close()
         _state.settings = settings
