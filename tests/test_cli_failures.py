@@ -8,6 +8,7 @@ Every case runs the real console script in a subprocess.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import sqlite3
@@ -247,3 +248,21 @@ def test_drain_once_keeps_to_its_timeout(places: dict[str, str], tmp_path: Path)
     assert "stopped with rows left in the spool" in proc.stdout
     # Start-up (imports, gRPC) is included: about a second on a loaded machine.
     assert elapsed <= timeout + 2.5, f"drain --once took {elapsed:.1f}s for a {timeout}s timeout"
+
+
+def test_status_json_stays_json_and_unreadable_files_fail(places: dict[str, str]) -> None:
+    env = _env(places, {})
+    missing = subprocess.run([SCRIPT, "status", "--json", "--spool-dir", places["missing"]],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert missing.returncode == 1
+    assert "does not exist" in json.loads(missing.stdout)["error"]
+    garbage = subprocess.run([SCRIPT, "status", "--json", "--spool-dir", places["garbage_spool"]],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert garbage.returncode == 1
+    report = json.loads(garbage.stdout)
+    assert report["error"] == "1 spool file(s) unreadable"
+    assert [bool(f["error"]) for f in report["files"]] == [True]
+    bad_config = subprocess.run([SCRIPT, "status", "--json"], capture_output=True, text=True,
+                                env=_env(places, HWM_LOTS), timeout=60)
+    assert bad_config.returncode == 2
+    assert "SHAKENFIST_EVENTLOG_SPOOL_HIGH_WATER_MARK" in json.loads(bad_config.stdout)["error"]
