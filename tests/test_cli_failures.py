@@ -37,22 +37,18 @@ SQLITE = "{tmp}/events.sqlite"
 #: missing (a path that does not exist), busy (a port another socket holds).
 CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
     "transports": [
-        (["--check"], HWM_LOTS, 2),
         (["--check"], BLANK_TRANSPORT, 2),
         (["--check"], {"SHAKENFIST_EVENTLOG_TRANSPORT": "databse"}, 2),
     ],
     "status": [
-        ([], HWM_LOTS, 2),
         (["--spool-dir", "{garbage_spool}"], {}, 1),
         (["--spool-dir", "{missing}", "--json"], {}, 1),
     ],
     "emit": [
         (["--count", "1"], HWM_LOTS, 2),
-        (["--count", "1", "--drain"], {"SHAKENFIST_EVENTLOG_TRANSPORT": "databse"}, 1),
-        (["--count", "1"], {"SHAKENFIST_EVENTLOG_SPOOL_DIR": "{afile}"}, 1),
+        (["--count", "1", "--event-type", ""], {}, 2),
     ],
     "deadletter list": [
-        (["list"], BLANK_TRANSPORT, 2),
         (["--spool-dir", "{foreign_spool}", "list"], {}, 1),
     ],
     "deadletter replay": [
@@ -60,37 +56,29 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
     ],
     "deadletter purge": [
         (["purge", "--all"], HWM_LOTS, 2),
-        (["--spool-dir", "{foreign_spool}", "purge", "no-such.db:x"], {}, 2),
     ],
     "drain": [
-        (["--once"], HWM_LOTS, 2),
         (["--once", "--metrics-port", "{busy}"], {"SHAKENFIST_EVENTLOG_TRANSPORT": "null"}, 1),
-        (["--once", "--spool-dir", "{afile}"], {"SHAKENFIST_EVENTLOG_TRANSPORT": "null"}, 1),
     ],
     "serve database": [
         (["database", "--listen", "127.0.0.1:0", "--sqlite", SQLITE], HWM_LOTS, 2),
         (["database", "--listen", "127.0.0.1:0", "--metrics-port", "{busy}", "--sqlite", SQLITE],
          {}, 1),
-        (["database", "--listen", "127.0.0.1:0", "--tls-cert", "{missing}", "--tls-key",
-          "{missing}", "--sqlite", SQLITE], {}, 1),
     ],
     "serve legacy": [
-        (["legacy", "--listen", "127.0.0.1:0", "--store", "{tmp}/legacy"], BLANK_TRANSPORT, 2),
         (["legacy", "--listen", "127.0.0.1:0", "--store", "{afile}"], {}, 1),
     ],
     "legacy-events": [
         (["--store", "{garbage_legacy}"], {}, 1),
     ],
     "demo": [
-        (["--count", "1"], HWM_LOTS, 2),
+        (["--count", "1"], BLANK_TRANSPORT, 2),
     ],
     "migrate": [
         ([], HWM_LOTS, 2),
-        (["--sqlite", "{garbage}"], {}, 1),
     ],
     "events": [
         (["instance", "u1", "--sqlite", SQLITE], BLANK_TRANSPORT, 2),
-        (["instance", "u1", "--sqlite", "{garbage}"], {}, 1),
     ],
     "bench": [
         (["--quick", "--only", "enqueue", "--tmpdir", "{afile}"], {}, 1),
@@ -240,14 +228,18 @@ def test_drain_once_keeps_to_its_timeout(places: dict[str, str], tmp_path: Path)
         "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "1",
     })
     timeout = 3.0
+    proc = subprocess.Popen([SCRIPT, "drain", "--once", "--drain-timeout", str(timeout)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    # Timed from the "draining ..." line, so start-up (imports) on a loaded
+    # machine does not count; it was 2 x timeout before the fix.
+    assert proc.stdout.readline().startswith("draining")
     started = time.monotonic()
-    proc = subprocess.run([SCRIPT, "drain", "--once", "--drain-timeout", str(timeout)],
-                          capture_output=True, text=True, env=env, timeout=120)
+    out, err = proc.communicate(timeout=120)
     elapsed = time.monotonic() - started
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "stopped with rows left in the spool" in proc.stdout
-    # Start-up (imports, gRPC) is included: about a second on a loaded machine.
-    assert elapsed <= timeout + 2.5, f"drain --once took {elapsed:.1f}s for a {timeout}s timeout"
+    assert proc.returncode == 1, out + err
+    assert "stopped with rows left in the spool" in out
+    assert elapsed <= timeout + 1.5, f"drain --once took {elapsed:.1f}s for a {timeout}s timeout"
 
 
 def test_status_json_stays_json_and_unreadable_files_fail(places: dict[str, str]) -> None:

@@ -41,6 +41,9 @@ def describe(exc: BaseException) -> Failure:
         return Failure(str(exc), EXIT_USAGE)
     if isinstance(exc, ValidationError):
         return Failure(_validation_message(exc), EXIT_USAGE)
+    if isinstance(exc, ValueError):
+        # The API's contract: a ValueError names the bad argument.
+        return Failure(f"invalid value: {_one_line(str(exc))}", EXIT_USAGE)
     if isinstance(exc, SfEventlogError):
         return Failure(str(exc), EXIT_FAILURE)
     if isinstance(exc, OSError):
