@@ -111,6 +111,20 @@ def test_every_labelled_counter_lists_its_known_labels() -> None:
             assert tuple(KNOWN_LABELS[name]) == labels
 
 
+def test_the_drop_alert_is_tested_on_series_as_a_process_exposes_them() -> None:
+    # alerts_test.yml's node1 must look like a real scrape: every known
+    # reason present, at 0 from its first sample (test_metrics.py checks a
+    # fresh process does expose them so).
+    from sfeventlog.metrics import KNOWN_LABELS
+
+    series = re.findall(
+        r"series: 'eventlog_spool_dropped_total\{[^}]*instance=\"node1:13001\","
+        r" reason=\"(\w+)\"\}'\s+values: '(\S+)", ALERTS_TEST.read_text())
+    reasons = KNOWN_LABELS["eventlog_spool_dropped_total"]["reason"]
+    assert reasons and sorted(r for r, _ in series) == sorted(reasons)
+    assert all(values.startswith("0") for _, values in series), series
+
+
 @pytest.mark.parametrize("source", ["alerts", "dashboard"])
 def test_every_queried_metric_exists_with_its_labels(source: str) -> None:
     exported = _exported()
