@@ -258,3 +258,27 @@ def test_status_json_stays_json_and_unreadable_files_fail(places: dict[str, str]
                                 env=_env(places, HWM_LOTS), timeout=60)
     assert bad_config.returncode == 2
     assert "SHAKENFIST_EVENTLOG_SPOOL_HIGH_WATER_MARK" in json.loads(bad_config.stdout)["error"]
+
+
+def test_each_kind_of_failure_maps_to_one_line_and_its_exit_code() -> None:
+    import errno
+
+    from pydantic import ValidationError
+
+    from sfeventlog.cli.failures import describe
+    from sfeventlog.config import Settings
+
+    try:
+        Settings(eventlog_spool_high_water_mark="lots", mariadb_password=["s3cr3t-canary"])
+    except ValidationError as exc:
+        config = describe(exc)
+    assert config.exit_code == 2
+    assert "SHAKENFIST_EVENTLOG_SPOOL_HIGH_WATER_MARK: " in config.message
+    assert "SHAKENFIST_MARIADB_PASSWORD: " in config.message
+    assert "s3cr3t" not in config.message, "secrets are never echoed"
+    busy = describe(OSError(errno.EADDRINUSE, "Address already in use"))
+    assert (busy.exit_code, busy.message) == (1, "Address already in use: choose another port")
+    missing = describe(FileNotFoundError(errno.ENOENT, "No such file or directory", "/x/y"))
+    assert (missing.exit_code, missing.message) == (1, "No such file or directory: /x/y")
+    odd = describe(RuntimeError("two\nlines"))
+    assert odd.exit_code == 1 and "\n" not in odd.message and "--debug" in odd.message
