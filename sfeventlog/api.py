@@ -8,7 +8,9 @@ by ``sfeventlog drain``).  No event is dropped for being early.
 
 After ``fork()``: the child never touches the parent's connection or
 drainer.  Its first event opens its own spool file, and if the parent had
-started, the child starts its own drainer with the same settings.
+started, the child starts its own drainer with the same settings; the
+transport is loaded and orphans rescued on that drainer's thread, never on
+the caller's.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import os
 import re
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sfeventlog import metrics
+from sfeventlog import hostname, metrics
 from sfeventlog.config import Settings
 from sfeventlog.drainer import SHUTDOWN_DRAIN_TIMEOUT, Drainer
 from sfeventlog.errors import ConfigError
@@ -39,6 +42,9 @@ LOG = logging.getLogger(__name__)
 #: its own logger so it can be routed or silenced apart from the rest.
 EVENT_LOG = logging.getLogger("sfeventlog.events")
 
+#: How long ``start()`` waits for the host's FQDN lookup (never a caller).
+FQDN_WAIT = 1.0
+
 
 class _State:
     """Everything one process holds; reset in a forked child."""
@@ -50,6 +56,8 @@ class _State:
         self.daemon_name: str | None = None
         self.spool: Spool | None = None
         self.drainer: Drainer | None = None
+        #: A forked child's drainer setup, still loading the transport.
+        self.setup: threading.Thread | None = None
         self.started = False
         self.drop_counts: dict[str, int] = {}
 
@@ -98,8 +106,9 @@ def _spool_for_caller() -> Spool:
             settings = _settings()
             _state.spool = _open_spool(settings, _state.daemon_name or _program_name())
             if _state.started:
-                # A forked child of a started parent: drain its own spool.
-                _start_drainer(settings)
+                # A forked child of a started parent: drain its own spool,
+                # setting up off this caller's thread.
+                _start_drainer_in_background(settings)
         return _state.spool
 
 
@@ -167,7 +176,7 @@ def add_event_multi(
     settings = _settings()
     payload = build_payload(
         event_type=event_type, objects=objects, message=message,
-        fqdn=settings.node_name, duration=duration, extra=extra,
+        fqdn=settings.fqdn(), duration=duration, extra=extra,
         request_id=request_id, timestamp=timestamp,
     )
     if not suppress_event_logging and settings.log_events_to_loki:
@@ -209,6 +218,27 @@ def _start_drainer(settings: Settings) -> None:
     _state.drainer.start()
 
 
+def _start_drainer_in_background(settings: Settings) -> None:
+    """``_start_drainer`` on a thread of its own (a forked child's first event)."""
+    spool = _state.spool
+
+    def setup() -> None:
+        # The lock keeps stop() from racing the setup; callers' add_event
+        # does not take it once the spool is open.
+        with _state.lock:
+            if _state.spool is not spool or _state.drainer is not None or not _state.started:
+                return
+            try:
+                _start_drainer(settings)
+            except Exception:
+                LOG.exception("cannot start the eventlog drainer in this forked child;"
+                              " its events stay in %s", spool.path if spool else "the spool")
+
+    thread = threading.Thread(target=setup, name="eventlog-drainer-setup", daemon=True)
+    _state.setup = thread
+    thread.start()
+
+
 def start(daemon_name: str, settings: Settings | None = None) -> None:
     """Open this process's spool, rescue orphans and start the drainer.
 
@@ -227,6 +257,9 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
             LOG.debug("sfeventlog.start() called again; already started")
             return
         settings = settings if settings is not None else _settings()
+        if settings.node_name is None and not hostname.wait(FQDN_WAIT):
+            LOG.warning("the host's FQDN lookup is slow (DNS?); events carry %r until it"
+                        " finishes (set SHAKENFIST_NODE_NAME to skip it)", settings.fqdn())
         transport = load_transport(settings)  # fail fast, before touching disk
         transport.close()
         _state.settings = settings
@@ -247,7 +280,15 @@ def stop(drain_timeout: float = SHUTDOWN_DRAIN_TIMEOUT) -> bool:
     start in the same directory.  Returns True if the spool was left empty.
     Safe to call more than once and at exit.
     """
+    started = time.monotonic()
+    setup = _state.setup
+    if setup is not None and _state.pid == os.getpid():
+        # A forked child stopping before its drainer exists: let the setup
+        # finish, so the drain below has a drainer (it shares the timeout).
+        setup.join(drain_timeout)
+        drain_timeout = max(0.0, drain_timeout - (time.monotonic() - started))
     with _state.lock:
+        _state.setup = None
         if _state.pid != os.getpid():
             _reset_after_fork()
             return True
@@ -272,6 +313,7 @@ def _reset_after_fork() -> None:
         _state.spool.abandon_after_fork()
     _state.spool = None
     _state.drainer = None
+    _state.setup = None
     _state.pid = os.getpid()
     _state.drop_counts = {}
 

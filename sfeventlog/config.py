@@ -5,13 +5,13 @@ Every key is documented in ``docs/configuration.md``; keep the two in step.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sfeventlog import hostname
 from sfeventlog.limits import LIMITS
 
 ENV_PREFIX = "SHAKENFIST_"
@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     eventlog_spool_dir: Path = Path("/srv/shakenfist/spool/eventlog")
     eventlog_spool_high_water_mark: int = Field(default=100_000, ge=1)
     eventlog_spool_durability: Literal["normal", "full"] = "normal"
-    node_name: str = Field(default_factory=socket.getfqdn, min_length=1,
-                           max_length=LIMITS.fqdn)
+    # None: the host's FQDN, looked up in the background (see ``fqdn()``).
+    node_name: str | None = Field(default=None, min_length=1, max_length=LIMITS.fqdn)
     # Upstream's key: the "Added event" log line for each event (to Loki).
     log_events_to_loki: bool = True
 
@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("must name a transport, e.g. 'database'")
         return value
+
+    def fqdn(self) -> str:
+        """What events record as ``fqdn``: ``node_name``, else the host's FQDN.
+
+        Never waits on DNS: until the background lookup has finished this is
+        ``socket.gethostname()`` (see ``sfeventlog.hostname``).
+        """
+        return self.node_name or hostname.fqdn()
 
     def gateway_hosts(self) -> list[str]:
         """The sf-database hosts to try, in order."""

@@ -91,7 +91,7 @@ class Drainer:
         )
         self._batch_counters = {
             outcome: metrics.DRAIN_BATCHES.labels(transport=transport_name, outcome=outcome)
-            for outcome in ("ok", "retryable", "permanent", "error")
+            for outcome in metrics.DRAIN_OUTCOMES
         }
         self._events_counter = metrics.DRAIN_EVENTS.labels(transport=transport_name)
 

@@ -40,23 +40,20 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter
-
 from sfeventlog import api
 from sfeventlog.limits import LIMITS
+from sfeventlog.metrics import labelled_counter
 
 LOG = logging.getLogger(__name__)
 
 SKIP_REASONS = ("no_objects", "falsy_object", "in_memory_only", "invalid")
 
-SKIPPED = Counter(
+SKIPPED = labelled_counter(
     "eventlog_compat_skipped_total",
     "Objects or events the drop-in sfeventlog.eventlog left out quietly, as upstream"
     " (reason: no_objects, falsy_object, in_memory_only, invalid).",
-    ["reason"],
+    {"reason": SKIP_REASONS},
 )
-for _reason in SKIP_REASONS:
-    SKIPPED.labels(reason=_reason)  # present at 0, so a rate() sees the first skip
 
 _logged: set[str] = set()
 _local = threading.local()

@@ -7,9 +7,10 @@ scrape time from whichever spool this process has open.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -21,6 +22,32 @@ class _Sampled(Protocol):
     def count(self) -> int: ...
     def oldest_created_at(self) -> float | None: ...
     def deadletter_count(self) -> int: ...
+
+
+#: The one list of every labelled counter's known label values, by metric.
+#: Each known combination is exported at 0 from import, so ``increase()``
+#: sees the first increment.  A label mapped to None takes values known only
+#: at run time (a transport's name, an exception class); those series appear
+#: on first use (a drainer creates its transport's when it is built).
+KNOWN_LABELS: dict[str, dict[str, tuple[str, ...] | None]] = {}
+
+
+def labelled_counter(
+    name: str, documentation: str, labels: Mapping[str, Sequence[str] | None]
+) -> Counter:
+    """A counter with a child at 0 for every combination of known label values.
+
+    ``labels`` maps each label name, in order, to its known values, or to
+    None when they are known only at run time (then no child is made now).
+    """
+    spec = {k: None if v is None else tuple(v) for k, v in labels.items()}
+    counter = Counter(name, documentation, list(spec))
+    KNOWN_LABELS[name] = spec
+    known = list(spec.values())
+    if all(values is not None for values in known):
+        for combination in itertools.product(*(v for v in known if v is not None)):
+            counter.labels(*combination)
+    return counter
 
 
 def _no_spool() -> _Sampled | None:
@@ -53,10 +80,10 @@ def _oldest_age(spool: _Sampled) -> float | None:
     return None if created is None else max(0.0, time.time() - created)
 
 
-SPOOL_DROPPED = Counter(
+SPOOL_DROPPED = labelled_counter(
     "eventlog_spool_dropped_total",
     "Events not spooled: the caller got False (reason: high_water_mark, disk_full, spool_error).",
-    ["reason"],
+    {"reason": ("high_water_mark", "disk_full", "spool_error")},
 )
 SPOOL_DEPTH = Gauge(
     "eventlog_spool_depth", "Rows waiting in this process's eventlog spool."
@@ -67,10 +94,10 @@ SPOOL_OLDEST_AGE = Gauge(
     "Age of the oldest row waiting in this process's spool; 0 when empty.",
 )
 SPOOL_OLDEST_AGE.set_function(lambda: _sample(_oldest_age))
-SPOOL_DEADLETTER = Counter(
+SPOOL_DEADLETTER = labelled_counter(
     "eventlog_spool_deadletter_total",
     "Rows moved to the spool's dead-letter table (reason: rejected, unparseable).",
-    ["reason"],
+    {"reason": ("rejected", "unparseable")},
 )
 SPOOL_DEADLETTER_DEPTH = Gauge(
     "eventlog_spool_deadletter_depth", "Rows in this process's dead-letter table."
@@ -81,15 +108,18 @@ SPOOL_CORRUPT = Counter(
     "Spool files found unreadable and moved aside.",
 )
 
-DRAIN_BATCHES = Counter(
+#: Outcomes of one ``record_event_batch`` call; a drainer creates each
+#: outcome's series for its transport when it is built.
+DRAIN_OUTCOMES = ("ok", "retryable", "permanent", "error")
+DRAIN_BATCHES = labelled_counter(
     "eventlog_drain_batches_total",
     "Batches the drainer handed to its transport, by outcome.",
-    ["transport", "outcome"],
+    {"transport": None, "outcome": DRAIN_OUTCOMES},
 )
-DRAIN_EVENTS = Counter(
+DRAIN_EVENTS = labelled_counter(
     "eventlog_drain_events_total",
     "Events the transport confirmed as owned by the store.",
-    ["transport"],
+    {"transport": None},
 )
 DRAIN_SEND_SECONDS = Histogram(
     "eventlog_drain_send_seconds",
@@ -100,8 +130,8 @@ DRAIN_BACKOFF = Gauge(
     "eventlog_drain_backoff_seconds",
     "The drainer's current backoff delay; 0 when deliveries succeed.",
 )
-DRAIN_ERRORS = Counter(
+DRAIN_ERRORS = labelled_counter(
     "eventlog_drain_unexpected_errors_total",
     "Unexpected exceptions caught in the drainer (treated as retryable).",
-    ["error"],
+    {"error": None},
 )

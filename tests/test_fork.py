@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 import sfeventlog
@@ -27,6 +28,10 @@ def test_forked_child_gets_its_own_spool_and_drainer(settings: Settings) -> None
                      for i in range(300))
             child_spool = api.current_spool()
             own_file = child_spool is not None and child_spool.path != parent_spool.path
+            # The child's drainer is set up on a thread of its own: let it start.
+            deadline = time.monotonic() + 10
+            while api._state.drainer is None and time.monotonic() < deadline:
+                time.sleep(0.01)
             drainers = [t for t in threading.enumerate() if t.name == "eventlog-drainer"]
             drained = sfeventlog.stop(drain_timeout=20)
             delivered = DISCARDED._value.get() - child_before

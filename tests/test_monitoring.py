@@ -93,6 +93,38 @@ def test_code_exports_the_metrics_the_docs_rely_on() -> None:
         assert name in exported, f"{name} not registered; is its module importable?"
 
 
+def test_every_labelled_counter_lists_its_known_labels() -> None:
+    # The one list (sfeventlog.metrics.KNOWN_LABELS) is what puts each known
+    # series at 0 from import; a labelled counter made without it would be
+    # invisible until its first increment, and increase() would miss that.
+    from prometheus_client import Counter
+
+    from sfeventlog.metrics import KNOWN_LABELS
+
+    _import_everything()
+    for collector, sample_names in REGISTRY._collector_to_names.items():
+        labels = tuple(getattr(collector, "_labelnames", ()))
+        ours = [n for n in sample_names if OUR_METRIC.fullmatch(n)]
+        if isinstance(collector, Counter) and labels and ours:
+            name = next(n for n in ours if n.endswith("_total"))
+            assert name in KNOWN_LABELS, f"{name}: make it with metrics.labelled_counter"
+            assert tuple(KNOWN_LABELS[name]) == labels
+
+
+def test_the_drop_alert_is_tested_on_series_as_a_process_exposes_them() -> None:
+    # alerts_test.yml's node1 must look like a real scrape: every known
+    # reason present, at 0 from its first sample (test_metrics.py checks a
+    # fresh process does expose them so).
+    from sfeventlog.metrics import KNOWN_LABELS
+
+    series = re.findall(
+        r"series: 'eventlog_spool_dropped_total\{[^}]*instance=\"node1:13001\","
+        r" reason=\"(\w+)\"\}'\s+values: '(\S+)", ALERTS_TEST.read_text())
+    reasons = KNOWN_LABELS["eventlog_spool_dropped_total"]["reason"]
+    assert reasons and sorted(r for r, _ in series) == sorted(reasons)
+    assert all(values.startswith("0") for _, values in series), series
+
+
 @pytest.mark.parametrize("source", ["alerts", "dashboard"])
 def test_every_queried_metric_exists_with_its_labels(source: str) -> None:
     exported = _exported()

@@ -16,6 +16,7 @@ import sfeventlog
 from sfeventlog import api
 from sfeventlog.cli.common import add_command
 from sfeventlog.config import Settings
+from sfeventlog.errors import ConfigError
 from sfeventlog.orphans import rescue_orphans
 
 RESCUE_INTERVAL = 10.0
@@ -53,19 +54,26 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if args.metrics_port is not None:
-        start_http_server(args.metrics_port, addr=args.metrics_addr)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_addr)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {args.metrics_addr}:{args.metrics_port}:"
+                              f" {exc.strerror or exc} (--metrics-port)") from exc
     sfeventlog.start("sfeventlog-drain", settings)
     spool = api.current_spool()
     assert spool is not None
     print(f"draining {settings.eventlog_spool_dir} via {settings.eventlog_transport}:"
           f" {spool.count()} rows", flush=True)
+    # --once: one --drain-timeout in all, the wait for an empty spool and the
+    # final stop together.  Otherwise the timeout starts at the signal.
+    deadline = time.monotonic() + args.drain_timeout
     if args.once:
-        deadline = time.monotonic() + args.drain_timeout
         while spool.count() and time.monotonic() < deadline and not stop.is_set():
             time.sleep(0.1)
     else:
         while not stop.wait(RESCUE_INTERVAL):
             rescue_orphans(spool)
-    empty = sfeventlog.stop(drain_timeout=args.drain_timeout)
+        deadline = time.monotonic() + args.drain_timeout
+    empty = sfeventlog.stop(drain_timeout=max(0.0, deadline - time.monotonic()))
     print("spool drained" if empty else "stopped with rows left in the spool", flush=True)
     return 0 if empty else 1

@@ -1,6 +1,8 @@
 """Entry point of the ``sfeventlog`` console script.
 
-Exit codes: 0 success, 1 operational failure, 2 usage error.
+Exit codes: 0 success, 1 operational failure, 2 usage or configuration
+error.  A failure is one line on stderr (``sfeventlog.cli.failures``); ``--debug``
+or ``-v`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -9,14 +11,21 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
-from sfeventlog.cli.common import UsageError
-from sfeventlog.errors import SfEventlogError
+from sfeventlog.cli.failures import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    QuietFormatter,
+    describe,
+    silence_broken_pipe,
+)
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+__all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 #: Command modules, each with ``register(subparsers)``; order is help order.
 COMMAND_MODULES = [
@@ -41,30 +50,43 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Configuration comes from SHAKENFIST_* environment variables;"
         " see docs/configuration.md.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log at INFO level, and show tracebacks")
+    parser.add_argument("--debug", action="store_true",
+                        help="log at DEBUG level, and show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
 
 
+def _configure_logging(verbose: bool, debug: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose or debug
+                         else QuietFormatter(LOG_FORMAT))
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    show_traceback = args.verbose or args.debug
+    _configure_logging(args.verbose, args.debug)
     try:
-        return int(args.func(args) or EXIT_OK)
-    except UsageError as exc:
-        print(f"sfeventlog {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except SfEventlogError as exc:
-        print(f"sfeventlog {args.command}: {exc}", file=sys.stderr)
+        code = int(args.func(args) or EXIT_OK)
+        # Flush here, not at exit: a closed pipe must fail inside the handler.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        silence_broken_pipe()
         return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return EXIT_FAILURE
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place users are told
+        failure = describe(exc)
+        if show_traceback:
+            traceback.print_exc()
+        print(f"sfeventlog {args.command}: {failure.message}", file=sys.stderr)
+        return failure.exit_code
 
 
 if __name__ == "__main__":

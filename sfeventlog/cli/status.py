@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from sfeventlog.cli.common import add_command, print_json, print_table
+from sfeventlog.cli.failures import describe
 from sfeventlog.config import Settings
-from sfeventlog.inspect import corrupt_files, read_spool_file, spool_files
+from sfeventlog.errors import ConfigError
+from sfeventlog.inspect import SpoolFileStatus, corrupt_files, read_spool_file, spool_files
 
 
 def register(sub: Any) -> None:
@@ -22,16 +25,42 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 1 when the spool dir is missing or any spool file cannot be read.
+
+    With ``--json``, stdout is JSON whatever fails, with an ``error`` field.
+    """
+    if not args.json:
+        return _status(args)
+    try:
+        return _status(args)
+    except Exception as exc:  # noqa: BLE001 - reported as JSON, as promised
+        failure = describe(exc)
+        print_json({"spool_dir": None if args.spool_dir is None else str(args.spool_dir),
+                    "files": [], "corrupt_moved_aside": [], "error": failure.message})
+        print(f"sfeventlog status: {failure.message}", file=sys.stderr)
+        return failure.exit_code
+
+
+def _status(args: argparse.Namespace) -> int:
     spool_dir: Path = args.spool_dir or Settings().eventlog_spool_dir
     if not spool_dir.is_dir():
-        print(f"spool directory {spool_dir} does not exist (set SHAKENFIST_EVENTLOG_SPOOL_DIR)")
-        return 1
+        raise ConfigError(f"spool directory {spool_dir} does not exist"
+                          " (set SHAKENFIST_EVENTLOG_SPOOL_DIR or --spool-dir)")
     files = [read_spool_file(p) for p in spool_files(spool_dir)]
     corrupt = [str(p) for p in corrupt_files(spool_dir)]
+    unreadable = [f for f in files if f.error]
     if args.json:
         print_json({"spool_dir": str(spool_dir), "files": [f.as_dict() for f in files],
-                    "corrupt_moved_aside": corrupt})
-        return 0
+                    "corrupt_moved_aside": corrupt,
+                    "error": f"{len(unreadable)} spool file(s) unreadable" if unreadable else None})
+    else:
+        _print_table(spool_dir, files, corrupt)
+    for f in unreadable:
+        print(f"sfeventlog status: cannot read {f.path}: {f.error}", file=sys.stderr)
+    return 1 if unreadable else 0
+
+
+def _print_table(spool_dir: Path, files: list[SpoolFileStatus], corrupt: list[str]) -> None:
     rows = [
         {
             "file": Path(f.path).name,
@@ -50,4 +79,3 @@ def run(args: argparse.Namespace) -> int:
           f"{sum(f.deadletter for f in files)}  dropped: {sum(sum(f.dropped.values()) for f in files)}")
     for path in corrupt:
         print(f"corrupt spool moved aside: {path}")
-    return 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sfeventlog.cli.common import add_command, print_json, print_table
+from sfeventlog.cli.common import UsageError, add_command, print_json, print_table
 from sfeventlog.config import Settings
-from sfeventlog.errors import SfEventlogError
+from sfeventlog.errors import SfEventlogError, TransportLoadError
 from sfeventlog.loader import installed_transports, load_transport_class
 
 
@@ -46,9 +46,16 @@ def _probe(name: str, settings: Settings) -> str:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings() if args.check else None
+    installed = installed_transports()
+    if settings is not None and settings.eventlog_transport not in {t.name for t in installed}:
+        # A misspelt name is a usage error (exit 2), never a silent pass.
+        try:
+            load_transport_class(settings.eventlog_transport)
+        except TransportLoadError as exc:
+            raise UsageError(str(exc)) from exc
     rows: list[dict[str, Any]] = []
     failed = False
-    for t in installed_transports():
+    for t in installed:
         try:
             load_transport_class(t.name)
             loads = "yes"

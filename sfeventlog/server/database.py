@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
 from sfeventlog.server.limits import MAX_EVENTS_PER_REQUEST, limit_problems
-from sfeventlog.server.metrics import RECORD_EVENT_BATCH
+from sfeventlog.server.metrics import RECORD_EVENT_BATCH, RECORD_OUTCOMES
 from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.server.stores import PerThread
 from sfeventlog.store.base import EventStore
@@ -37,7 +37,7 @@ LOG = logging.getLogger(__name__)
 SERVICE = database_pb2.DESCRIPTOR.services_by_name["DatabaseService"].full_name
 
 _OUTCOMES = {name: RECORD_EVENT_BATCH.labels(outcome=name)
-             for name in ("ok", "invalid", "store_rejected", "store_unavailable")}
+             for name in RECORD_OUTCOMES}
 
 
 class InvalidRequest(ValueError):

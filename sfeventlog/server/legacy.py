@@ -27,7 +27,7 @@ from sfeventlog.server.limits import (
     MAX_OBJECT_TYPE,
     MAX_OBJECT_UUID,
 )
-from sfeventlog.server.metrics import EVENTLOG_RPC_REQUESTS
+from sfeventlog.server.metrics import EVENTLOG_RPC_REQUESTS, LEGACY_METHODS
 from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.wire import event_pb2
 from sfeventlog.wire.legacy_codec import split_extra
@@ -119,7 +119,7 @@ class EventService:
     def __init__(self, store: LegacyStore) -> None:
         self.store = store
         self._counters = {m: EVENTLOG_RPC_REQUESTS.labels(method=m)
-                          for m in ("RecordEvent", "RecordMultiEvent", "RecordMultiEventBatch")}
+                          for m in LEGACY_METHODS}
 
     def _handle(self, method: str, message_type: type[M],
                 to_rows: Callable[[M], list[LegacyRow]]

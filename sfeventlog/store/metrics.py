@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from sfeventlog.metrics import labelled_counter
 from sfeventlog.store.base import WriteResult
 
-EVENTS_INSERTED = Counter(
+#: The event types Shaken Fist emits; others are counted too, from first use.
+EVENT_TYPES = ("audit", "mutate", "status", "usage", "resources", "prune", "health", "historic")
+#: The bundled stores, as named in ``database_store_unexpected_errors_total``.
+STORES = ("mariadb", "sqlite")
+
+EVENTS_INSERTED = labelled_counter(
     "database_events_inserted_total",
     "Events newly stored, counted after the commit, by event type.",
-    ["event_type"],
+    {"event_type": EVENT_TYPES},
 )
 EVENTS_DUPLICATES = Counter(
     "database_events_duplicates_total",
@@ -23,10 +29,10 @@ EVENTS_ROWS = Gauge(
     "database_events_rows",
     "Estimated rows in the events table (information_schema estimate, never COUNT(*)).",
 )
-STORE_UNEXPECTED_ERRORS = Counter(
+STORE_UNEXPECTED_ERRORS = labelled_counter(
     "database_store_unexpected_errors_total",
     "Store errors missing from the classification table (treated as retryable).",
-    ["store", "error"],
+    {"store": STORES, "error": None},
 )
 
 #: Refresh the row estimate at most this often; it is an estimate anyway.
