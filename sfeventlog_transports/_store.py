@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import RetryableError, SfEventlogError, TransportError
+from sfeventlog.errors import ConfigError, RetryableError, SfEventlogError, TransportError
 from sfeventlog.records import EventRecord
 from sfeventlog.store.base import EventStore
 from sfeventlog.transport import Transport
@@ -20,7 +20,8 @@ class StoreTransport(Transport):
     ``PermanentError`` pass through; a missing or old schema or a refused
     server become ``RetryableError`` (the spool keeps the events until an
     operator runs ``sfeventlog migrate`` or fixes the server) with the
-    store's message, which says what to do.
+    store's message, which says what to do.  A ``ConfigError`` (e.g. a
+    password that cannot be sent) passes through as itself.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -41,8 +42,8 @@ class StoreTransport(Transport):
         """Write ``records`` in one store transaction; replays are no-ops."""
         try:
             self.store.write_batch(records)
-        except TransportError:
-            raise
+        except (TransportError, ConfigError):
+            raise  # a config error is not an outage: the drainer says so
         except SfEventlogError as exc:
             raise RetryableError(str(exc)) from exc
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from sfeventlog.cli.common import add_command, print_json, print_table
+from sfeventlog.cli.common import UsageError, add_command, print_json, print_table
 from sfeventlog.config import Settings
 from sfeventlog.errors import SfEventlogError
-from sfeventlog.loader import installed_transports, load_transport_class
+from sfeventlog.loader import InstalledTransport, installed_transports, load_transport_class
 
 
 def register(sub: Any) -> None:
@@ -23,8 +24,9 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--check", action="store_true",
-        help="also build each transport from the current config and probe its store;"
-        " exits 1 if the configured transport's probe fails",
+        help="also build each transport from the current config and probe its store"
+        " (through the server, for the gRPC transports); exits 1 if the configured"
+        " transport's probe fails, 2 if the configured transport is not installed",
     )
     p.set_defaults(func=run)
 
@@ -44,11 +46,24 @@ def _probe(name: str, settings: Settings) -> str:
     return "ok"
 
 
+def _configured_is_installed(name: str, installed: list[InstalledTransport]) -> None:
+    """Raise ``UsageError`` (exit 2) naming the installed ones when ``name`` is not."""
+    if name in {t.name for t in installed}:
+        return
+    try:
+        load_transport_class(name)  # its error lists what is installed, with a suggestion
+    except SfEventlogError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     settings = Settings() if args.check else None
+    installed = installed_transports()
+    if settings is not None:
+        _configured_is_installed(settings.eventlog_transport, installed)
     rows: list[dict[str, Any]] = []
     failed = False
-    for t in installed_transports():
+    for t in installed:
         try:
             load_transport_class(t.name)
             loads = "yes"
@@ -62,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
             # Only the configured transport's store is expected to be up.
             if t.name == settings.eventlog_transport and row["check"] != "ok":
                 failed = True
+                print(f"sfeventlog transports: the configured transport {t.name!r}"
+                      f" is not ready: {row['check']}", file=sys.stderr)
         rows.append(row)
     if args.json:
         print_json(rows)

@@ -86,6 +86,11 @@ class LegacyStore:
                 )
             return self._db.total_changes - before
 
+    def ping(self) -> None:
+        """Read one row: raises ``sqlite3.Error`` when the file does not answer."""
+        with self._lock:
+            self._db.execute("SELECT 1 FROM legacy_events LIMIT 1").fetchall()
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
