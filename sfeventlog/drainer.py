@@ -246,7 +246,7 @@ class Drainer:
         until = time.monotonic() + seconds
         # Long backoffs are cut short once the transport's cheap probe says
         # the store is back; short ones are not worth probing.
-        while self._probe_trusted and (left := until - time.monotonic()) > 2 * PROBE_INTERVAL:
+        while self._probe_trusted and until - time.monotonic() > 2 * PROBE_INTERVAL:
             if self._wake.wait(PROBE_INTERVAL):
                 return
             if self._probe_says_ready():

@@ -24,6 +24,7 @@ from sfeventlog.wire.database_codec import encode_batch
 from sfeventlog.wire.replies import classify_status_reply
 from sfeventlog_transports._grpc import GrpcTransport
 
+
 def classify_reply_error(reply: database_pb2.StatusReply,
                          target: str) -> PermanentError | RetryableError:
     """Classify a ``StatusReply(success=false)``: its ``failure`` field first,

@@ -51,19 +51,19 @@ UPSTREAM_TEXTS = [
     (_json_error('{"a": 1} trailing'), True),
     (_json_error('"\\x"'), True),
     (_json_error("[" * 100_000), True),
-    ("(pymysql.err.DataError) (1406, \"Data too long for column 'fqdn' at row 1\")\n"
-     "[SQL: INSERT IGNORE INTO events ...]", True),
+    (("(pymysql.err.DataError) (1406, \"Data too long for column 'fqdn' at row 1\")\n"
+     "[SQL: INSERT IGNORE INTO events ...]"), True),
     # Store outages, whatever words they hold.
     ("(sqlite3.DatabaseError) database disk image is malformed; invalid page number 9", False),
-    ("(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on 'db1'"
-     " ([Errno 111] Connection refused)\")", False),
-    ("(pymysql.err.OperationalError) (1205, 'Lock wait timeout exceeded; try restarting"
-     " transaction')", False),
+    (("(pymysql.err.OperationalError) (2003, \"Can't connect to MySQL server on 'db1'"
+     " ([Errno 111] Connection refused)\")"), False),
+    (("(pymysql.err.OperationalError) (1205, 'Lock wait timeout exceeded; try restarting"
+     " transaction')"), False),
     ("(pymysql.err.InternalError) (1366, \"Incorrect string value\")", True),
     ("QueuePool limit of size 5 overflow 10 reached, connection timed out", False),
     # Our own server's texts before it set `failure`, and other wording.
-    ("store unavailable: RetryableError: sqlite store: unexpected DatabaseError:"
-     " database disk image is malformed", False),
+    (("store unavailable: RetryableError: sqlite store: unexpected DatabaseError:"
+     " database disk image is malformed"), False),
     ("invalid: events[0].event_type is 40 characters, the limit is 32", False),
     ("validation failed: bad uuid", False),
     ("Invalid object_type", False),  # another RPC's text, not RecordEventBatch's

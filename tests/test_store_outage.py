@@ -1,0 +1,131 @@
+"""The store *behind* a real ``sfeventlog serve database`` process fails.
+
+* The store's error text holds "malformed" and "invalid": nothing may be
+  dead-lettered, and every event is stored once after it recovers.
+* MariaDB is dead for ~30 s: the node's RPCs follow its backoff schedule
+  (the server's health says NOT_SERVING, so probes do not cut backoffs
+  short), and delivery resumes within 5 s of MariaDB's return.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sfeventlog.config import Settings
+from sfeventlog.inspect import read_spool_file, spool_files
+from sfeventlog.store.mariadb import MariaDBEventStore
+from tests.backends.database import start_database_server
+from tests.faults import Emitter, settings_env, stored_messages
+from tests.servers.mariadb import MariaDBServer, free_port, start_or_unavailable
+from tests.servers.reference import ServerProcess, sample
+
+#: What a corrupt store says (the text of the issue's outage), raised by
+#: MariaDB itself for every insert while the trigger exists.
+MALFORMED = "database disk image is malformed; invalid page number 7"
+
+
+def gateway_settings(server: ServerProcess) -> Settings:
+    return Settings(eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
+                    mariadb_gateway_port=server.port, mariadb_gateway_timeout=5.0)
+
+
+def dead_letters(spool_dir: Path) -> int:
+    return sum(read_spool_file(p).deadletter for p in spool_files(spool_dir))
+
+
+@pytest.mark.slow
+def test_store_failing_with_malformed_invalid_text_dead_letters_nothing(
+        mariadb_server: MariaDBServer, mariadb_database: str, tmp_path: Path) -> None:
+    gateway = start_database_server(mariadb_server, mariadb_database, tmp_path)
+    spool = tmp_path / "spool"
+    try:
+        # Errno 1030 is "Got error from storage engine": a store failure.
+        mariadb_server.execute(
+            "CREATE TRIGGER corrupt BEFORE INSERT ON events FOR EACH ROW"
+            f" SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = '{MALFORMED}', MYSQL_ERRNO = 1030",
+            database=mariadb_database)
+        emitter = Emitter(settings_env(gateway_settings(gateway), spool), "--name", "node",
+                          "--count", "150", "--rate", "50")
+        assert emitter.started.wait(60), emitter.lines
+        time.sleep(4)  # the outage: every batch in it is refused with that text
+        mariadb_server.execute("DROP TRIGGER corrupt", database=mariadb_database)
+        assert emitter.wait(90) == 0, emitter.lines + [emitter.stderr]
+    finally:
+        gateway.terminate()
+    (done,) = [line for line in emitter.lines if line.startswith("done")]
+    assert "failed_batches=0" not in done, f"the outage was never seen: {done}"
+    assert "malformed" in (tmp_path / "database-server.log").read_text()
+    assert dead_letters(spool) == 0
+    stored = stored_messages(mariadb_server, mariadb_database)
+    assert len(emitter.accepted) == 150
+    assert all(stored[m] == 1 for m in emitter.accepted)
+    assert sum(stored.values()) == 150
+
+
+@pytest.fixture
+def own_mariadb(tmp_path: Path) -> Iterator[tuple[MariaDBServer, str]]:
+    """A MariaDB of this test's own, to kill: the shared one is never disturbed."""
+    server = start_or_unavailable(tmp_path / "own-mariadb")
+    name = server.create_database()
+    store = MariaDBEventStore(server.settings(name))
+    store.migrate()
+    store.close()
+    try:
+        yield server, name
+    finally:
+        server.kill()
+
+
+def batches(emitter_metrics: int) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{emitter_metrics}/metrics",
+                                timeout=10) as response:
+        return sample(response.read().decode(), "eventlog_drain_batches_total")
+
+
+OUTAGE = 30.0
+
+
+@pytest.mark.slow
+def test_backoff_holds_while_mariadb_is_down(own_mariadb: tuple[MariaDBServer, str],
+                                             tmp_path: Path) -> None:
+    mariadb, database = own_mariadb
+    gateway = start_database_server(mariadb, database, tmp_path)
+    metrics_port = free_port()
+    count = 760  # 38 s at 20 events/s: the node emits through the whole outage
+    try:
+        emitter = Emitter(settings_env(gateway_settings(gateway), tmp_path / "spool"),
+                          "--name", "node", "--count", str(count), "--rate", "20",
+                          "--metrics-port", str(metrics_port))
+        assert emitter.started.wait(60), emitter.lines
+        time.sleep(2)
+        assert len(stored_messages(mariadb, database)) > 0, "nothing delivered before"
+        mariadb.kill()
+        before = batches(metrics_port)
+        time.sleep(OUTAGE)
+        in_outage = batches(metrics_port) - before
+        mariadb.restart()
+        back = time.monotonic()
+        stored_before = sum(stored_messages(mariadb, database).values())
+        while sum(stored_messages(mariadb, database).values()) == stored_before:
+            assert time.monotonic() - back < 5.0, "delivery did not resume within 5 s"
+            time.sleep(0.1)
+        resumed_after = time.monotonic() - back
+        assert emitter.wait(60) == 0, emitter.lines + [emitter.stderr]
+    finally:
+        gateway.terminate()
+    # 0.5 s doubling to 30 s with equal jitter: about 7 attempts in 30 s;
+    # a probe that cut every backoff short would make about 30.
+    assert 4 <= in_outage <= 11, f"{in_outage} RPCs in a {OUTAGE:.0f} s store outage"
+    assert resumed_after < 5.0
+    stored = stored_messages(mariadb, database)
+    assert len(emitter.accepted) == count
+    assert all(stored[m] == 1 for m in emitter.accepted)
+    assert sum(stored.values()) == count
+    print(f"RPCs during the {OUTAGE:.0f} s outage: {in_outage:.0f};"
+          f" delivery resumed {resumed_after:.2f} s after MariaDB was back")
