@@ -2,13 +2,16 @@
 
 * The store's error text holds "malformed" and "invalid": nothing may be
   dead-lettered, and every event is stored once after it recovers.
-* MariaDB is dead for ~30 s: the node's RPCs follow its backoff schedule
-  (the server's health says NOT_SERVING, so probes do not cut backoffs
-  short), and delivery resumes within 5 s of MariaDB's return.
+* MariaDB is dead for ~30 s: the server's health says NOT_SERVING and the
+  go/no-go check fails naming the store; the node's RPCs follow its backoff
+  schedule (probes do not cut backoffs short), and delivery resumes within
+  5 s of MariaDB's return, every event stored once.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +23,8 @@ from sfeventlog.inspect import read_spool_file, spool_files
 from sfeventlog.store.mariadb import MariaDBEventStore
 from tests.backends.database import start_database_server
 from tests.faults import Emitter, settings_env, stored_messages
-from tests.servers.mariadb import MariaDBServer, free_port, start_or_unavailable
-from tests.servers.reference import ServerProcess, sample
+from tests.servers.mariadb import TEST_USER, MariaDBServer, free_port, start_or_unavailable
+from tests.servers.reference import SFEVENTLOG, ServerProcess, sample, wait_until
 
 #: What a corrupt store says (the text of the issue's outage), raised by
 #: MariaDB itself for every insert while the trigger exists.
@@ -88,6 +91,27 @@ def batches(emitter_metrics: int) -> float:
         return sample(response.read().decode(), "eventlog_drain_batches_total")
 
 
+def health(server: ServerProcess) -> str:
+    """What the server's standard health service says for the whole server."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(server.target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                          timeout=5)
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+
+def go_no_go(server: ServerProcess) -> subprocess.CompletedProcess[str]:
+    """The runbooks' go/no-go: ``sfeventlog transports --check`` against ``server``."""
+    env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "database",
+           "SHAKENFIST_MARIADB_GATEWAY_HOSTS": "127.0.0.1",
+           "SHAKENFIST_MARIADB_GATEWAY_PORT": str(server.port),
+           "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "5"}
+    return subprocess.run([*SFEVENTLOG, "transports", "--check"], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
 OUTAGE = 30.0
 
 
@@ -106,8 +130,16 @@ def test_backoff_holds_while_mariadb_is_down(own_mariadb: tuple[MariaDBServer, s
         time.sleep(2)
         assert len(stored_messages(mariadb, database)) > 0, "nothing delivered before"
         mariadb.kill()
+        killed = time.monotonic()
         before = batches(metrics_port)
-        time.sleep(OUTAGE)
+        # The server knows: health NOT_SERVING within about a second, and
+        # the go/no-go check fails naming the store and the reason.
+        assert wait_until(lambda: health(gateway) == "NOT_SERVING", 5), health(gateway)
+        check = go_no_go(gateway)
+        assert check.returncode == 1, check.stdout + check.stderr
+        assert f"mariadb {TEST_USER}@{mariadb.host}:{mariadb.port}/{database}" in check.stderr
+        assert "Can't connect" in check.stderr, check.stderr
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - killed)))
         in_outage = batches(metrics_port) - before
         mariadb.restart()
         back = time.monotonic()
@@ -116,6 +148,8 @@ def test_backoff_holds_while_mariadb_is_down(own_mariadb: tuple[MariaDBServer, s
             assert time.monotonic() - back < 5.0, "delivery did not resume within 5 s"
             time.sleep(0.1)
         resumed_after = time.monotonic() - back
+        assert health(gateway) == "SERVING"
+        assert go_no_go(gateway).returncode == 0
         assert emitter.wait(60) == 0, emitter.lines + [emitter.stderr]
     finally:
         gateway.terminate()

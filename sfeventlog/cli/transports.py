@@ -9,7 +9,12 @@ from typing import Any
 from sfeventlog.cli.common import UsageError, add_command, print_json, print_table
 from sfeventlog.config import Settings
 from sfeventlog.errors import SfEventlogError
-from sfeventlog.loader import InstalledTransport, installed_transports, load_transport_class
+from sfeventlog.loader import (
+    InstalledTransport,
+    installed_transports,
+    load_transport_class,
+    unknown_transport_error,
+)
 
 
 def register(sub: Any) -> None:
@@ -48,12 +53,8 @@ def _probe(name: str, settings: Settings) -> str:
 
 def _configured_is_installed(name: str, installed: list[InstalledTransport]) -> None:
     """Raise ``UsageError`` (exit 2) naming the installed ones when ``name`` is not."""
-    if name in {t.name for t in installed}:
-        return
-    try:
-        load_transport_class(name)  # its error lists what is installed, with a suggestion
-    except SfEventlogError as exc:
-        raise UsageError(str(exc)) from None
+    if name not in {t.name for t in installed}:
+        raise UsageError(str(unknown_transport_error(name)))
 
 
 def run(args: argparse.Namespace) -> int:
