@@ -6,6 +6,8 @@
   go/no-go check fails naming the store; the node's RPCs follow its backoff
   schedule (probes do not cut backoffs short), and delivery resumes within
   5 s of MariaDB's return, every event stored once.
+* The legacy server's store goes away and comes back: its health and
+  go/no-go follow it, and nothing is written while it is away.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from pathlib import Path
 import pytest
 
 from sfeventlog.config import Settings
+from sfeventlog.errors import RetryableError
 from sfeventlog.inspect import read_spool_file, spool_files
+from sfeventlog.loader import load_transport
+from sfeventlog.server.legacy_store import LegacyStore, read_rows
 from sfeventlog.store.mariadb import MariaDBEventStore
+from sfeventlog.testing import make_record
 from tests.backends.database import start_database_server
 from tests.faults import Emitter, settings_env, stored_messages
 from tests.servers.mariadb import TEST_USER, MariaDBServer, free_port, start_or_unavailable
@@ -104,10 +110,15 @@ def health(server: ServerProcess) -> str:
 
 def go_no_go(server: ServerProcess) -> subprocess.CompletedProcess[str]:
     """The runbooks' go/no-go: ``sfeventlog transports --check`` against ``server``."""
-    env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "database",
-           "SHAKENFIST_MARIADB_GATEWAY_HOSTS": "127.0.0.1",
-           "SHAKENFIST_MARIADB_GATEWAY_PORT": str(server.port),
-           "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "5"}
+    if server.kind == "legacy":
+        env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "legacy",
+               "SHAKENFIST_EVENTLOG_NODE_IP": "127.0.0.1",
+               "SHAKENFIST_EVENTLOG_API_PORT": str(server.port)}
+    else:
+        env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "database",
+               "SHAKENFIST_MARIADB_GATEWAY_HOSTS": "127.0.0.1",
+               "SHAKENFIST_MARIADB_GATEWAY_PORT": str(server.port),
+               "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "5"}
     return subprocess.run([*SFEVENTLOG, "transports", "--check"], capture_output=True,
                           text=True, env=env, timeout=60)
 
@@ -163,3 +174,29 @@ def test_backoff_holds_while_mariadb_is_down(own_mariadb: tuple[MariaDBServer, s
     assert sum(stored.values()) == count
     print(f"RPCs during the {OUTAGE:.0f} s outage: {in_outage:.0f};"
           f" delivery resumed {resumed_after:.2f} s after MariaDB was back")
+
+
+def test_legacy_server_follows_its_store(legacy_server: ServerProcess, tmp_path: Path) -> None:
+    """The legacy store's file is moved away (rows written now would be lost), then back."""
+    store_file = tmp_path / "legacy" / LegacyStore.FILENAME
+    settings = Settings(eventlog_transport="legacy", eventlog_node_ip="127.0.0.1",
+                        eventlog_api_port=legacy_server.port, eventlog_api_timeout=5.0)
+    sent = [make_record(), make_record()]
+    with load_transport(settings) as transport:
+        transport.record_event_batch(sent[:1])
+        store_file.rename(store_file.with_name("away.sqlite"))
+        try:
+            assert wait_until(lambda: health(legacy_server) == "NOT_SERVING", 5)
+            check = go_no_go(legacy_server)
+            assert check.returncode == 1, check.stdout + check.stderr
+            assert f"legacy store {tmp_path / 'legacy'}" in check.stderr
+            assert "is gone" in check.stderr
+            with pytest.raises(RetryableError, match="did not acknowledge.*is gone"):
+                transport.record_event_batch(sent[1:])
+        finally:
+            store_file.with_name("away.sqlite").rename(store_file)
+        assert wait_until(lambda: health(legacy_server) == "SERVING", 5)
+        assert go_no_go(legacy_server).returncode == 0
+        transport.record_event_batch(sent[1:])
+    rows = [r for r in read_rows(tmp_path / "legacy") if r.position == 0]
+    assert sorted(r.correlation_id for r in rows) == sorted(r.event_uuid for r in sent)
