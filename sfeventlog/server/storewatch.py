@@ -98,9 +98,10 @@ class StoreWatch:
         self._reason = reason
         if self._known and was_up == (reason is None):
             return
-        self._known = True
+        first, self._known = not self._known, True
         if reason is None:
-            LOG.info("store %s answers: health SERVING", self.where)
+            # A recovery is worth a line at the servers' default level.
+            (LOG.info if first else LOG.warning)("store %s answers: health SERVING", self.where)
         else:
             LOG.warning("store down, health NOT_SERVING: %s", reason)
         try:
