@@ -57,7 +57,12 @@ class GrpcTransport(Transport, Generic[StubT]):
             raise RetryableError(f"{self.current_target()}: {problem}")
 
     def probe(self) -> bool:
-        """Ask the server's standard gRPC health service (1 s deadline)."""
+        """Ask the server's standard gRPC health service (1 s deadline).
+
+        Our servers (and upstream's sf-database) report NOT_SERVING while
+        their store does not answer, so SERVING means the store is back,
+        not only the server in front of it.
+        """
         self.stub()
         assert self._channel is not None
         return health_probe(self._channel)
