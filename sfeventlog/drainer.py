@@ -13,7 +13,7 @@ import tenacity
 
 from sfeventlog import metrics
 from sfeventlog.backoff import wait_equal_jitter
-from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.payload import UnparseableRow, encode, parse_row, payload_from_record
 from sfeventlog.records import EventRecord
 from sfeventlog.spool import Spool
@@ -81,6 +81,11 @@ class Drainer:
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
         self._seen_errors: set[tuple[str, str]] = set()
+        # A probe that said "ready" and was wrong (the next attempt failed)
+        # is not asked again until a batch goes through: a server whose
+        # health ignores its store must not turn every backoff into ~1 s.
+        self._probe_cut_short = False
+        self._probe_trusted = True
         self._retrying = tenacity.Retrying(
             wait=wait if wait is not None else wait_equal_jitter(),
             retry=tenacity.retry_if_not_exception_type(_Stopped),
@@ -174,6 +179,7 @@ class Drainer:
             except PermanentError as exc:
                 self._isolate(items, exc, attempts=1, first_seen=time.time())
         metrics.DRAIN_BACKOFF.set(0)
+        self._probe_cut_short, self._probe_trusted = False, True
         return len(rows)
 
     def _send(self, items: Sequence[_Item]) -> None:
@@ -240,14 +246,15 @@ class Drainer:
         until = time.monotonic() + seconds
         # Long backoffs are cut short once the transport's cheap probe says
         # the store is back; short ones are not worth probing.
-        while (left := until - time.monotonic()) > 2 * PROBE_INTERVAL:
+        while self._probe_trusted and until - time.monotonic() > 2 * PROBE_INTERVAL:
             if self._wake.wait(PROBE_INTERVAL):
                 return
             if self._probe_says_ready():
+                self._probe_cut_short = True
                 # Spread the nodes that all noticed the recovery together.
                 self._wake.wait(self._rng() * PROBE_INTERVAL)
                 return
-        self._wake.wait(max(0.0, left))
+        self._wake.wait(max(0.0, until - time.monotonic()))
 
     def _probe_says_ready(self) -> bool:
         try:
@@ -261,13 +268,35 @@ class Drainer:
     def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.upcoming_sleep
         metrics.DRAIN_BACKOFF.set(delay)
+        if self._probe_cut_short and self._probe_trusted:
+            self._probe_trusted = False
+            LOG.warning("%s said the store was ready, but the retry failed: not probing"
+                        " again until a batch is delivered (backoffs run in full)",
+                        self.transport_name)
+        self._probe_cut_short = False
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, RetryableError):
+        if isinstance(exc, ConfigError):
+            self._note_config_error(exc)
+        elif isinstance(exc, RetryableError):
             LOG.warning("delivery via %s failed (attempt %d), retrying in %.2fs: %s",
                         self.transport_name, retry_state.attempt_number, delay, exc)
         elif exc is not None:
             self._note_unexpected(exc)
+
+    def _note_config_error(self, exc: ConfigError) -> None:
+        """Count; log each distinct one once, loudly, without a traceback.
+
+        The rows are kept: they go out once an operator fixes the setting.
+        """
+        metrics.DRAIN_ERRORS.labels(error=type(exc).__name__).inc()
+        key = (type(exc).__name__, str(exc))
+        if key in self._seen_errors:
+            return
+        if len(self._seen_errors) < _MAX_REMEMBERED_ERRORS:
+            self._seen_errors.add(key)
+        LOG.error("delivery via %s needs a configuration fix (events are kept until"
+                  " then): %s", self.transport_name, exc)
 
     def _note_unexpected(self, exc: BaseException) -> None:
         """Count every unexpected error; log each distinct one once."""

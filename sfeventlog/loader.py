@@ -127,3 +127,8 @@ def load_transport(settings: Settings) -> Transport:
         raise TransportLoadError(
             f"transport {settings.eventlog_transport!r} could not be built: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def unknown_transport_error(name: str) -> TransportLoadError:
+    """The error for a name no installed transport has: it lists them and suggests one."""
+    return _unknown_name_error(name)

@@ -59,7 +59,8 @@ class Transport(abc.ABC):
     def probe(self) -> bool | None:
         """A cheap, quick readiness check, used while the drainer backs off.
 
-        Returns True when the store answers again, False when it does not,
+        Returns True when the store itself answers again (not merely a
+        server in front of it), False when it does not,
         None when this transport has no cheap probe (the default).  Must
         return within about a second and never raise for an outage.  The
         drainer calls it about once a second during long backoff sleeps, so

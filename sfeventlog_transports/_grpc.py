@@ -8,8 +8,9 @@ from typing import Generic, TypeVar
 import grpc
 
 from sfeventlog.config import Settings
+from sfeventlog.errors import RetryableError
 from sfeventlog.transport import Transport
-from sfeventlog.wire.client import channel_credentials, health_probe, open_channel
+from sfeventlog.wire.client import channel_credentials, health_probe, health_problem, open_channel
 
 StubT = TypeVar("StubT")
 
@@ -42,8 +43,26 @@ class GrpcTransport(Transport, Generic[StubT]):
             self._stub = self.make_stub(self._channel)
         return self._stub
 
+    def check(self) -> None:
+        """Send the empty-batch probe, then ask health: both must say ready.
+
+        The empty batch reaches the store on our servers; an upstream
+        sf-database answers it without touching MariaDB but drives its
+        health from MariaDB, so health is asked too.
+        """
+        super().check()
+        assert self._channel is not None
+        problem = health_problem(self._channel)
+        if problem is not None:
+            raise RetryableError(f"{self.current_target()}: {problem}")
+
     def probe(self) -> bool:
-        """Ask the server's standard gRPC health service (1 s deadline)."""
+        """Ask the server's standard gRPC health service (1 s deadline).
+
+        Our servers (and upstream's sf-database) report NOT_SERVING while
+        their store does not answer, so SERVING means the store is back,
+        not only the server in front of it.
+        """
         self.stub()
         assert self._channel is not None
         return health_probe(self._channel)

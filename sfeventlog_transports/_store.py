@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import RetryableError, SfEventlogError, TransportError
+from sfeventlog.errors import ConfigError, RetryableError, SfEventlogError, TransportError
 from sfeventlog.records import EventRecord
 from sfeventlog.store.base import EventStore
 from sfeventlog.transport import Transport
@@ -23,6 +23,8 @@ class StoreTransport(Transport):
     server by hand).  That is a loud stall on purpose, not dead letters: the
     spool keeps the events, the drainer backs off and warns at each attempt,
     and they are delivered once fixed, with no replay.
+    A ``ConfigError`` (e.g. a password that cannot be sent) passes through
+    as itself.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -43,8 +45,8 @@ class StoreTransport(Transport):
         """Write ``records`` in one store transaction; replays are no-ops."""
         try:
             self.store.write_batch(records)
-        except TransportError:
-            raise
+        except (TransportError, ConfigError):
+            raise  # a config error is not an outage: the drainer says so
         except SfEventlogError as exc:
             raise RetryableError(str(exc)) from exc
 

@@ -8,7 +8,6 @@ order; an unavailable host fails over to the next), ``..._GATEWAY_PORT``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import grpc
@@ -16,28 +15,21 @@ import grpc
 from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.records import EventRecord
-from sfeventlog.wire import database_pb2_grpc
+from sfeventlog.wire import database_pb2, database_pb2_grpc
 from sfeventlog.wire.client import (
     classify_rpc_error,
     with_port,
 )
 from sfeventlog.wire.database_codec import encode_batch
+from sfeventlog.wire.replies import classify_status_reply
 from sfeventlog_transports._grpc import GrpcTransport
 
-#: ``StatusReply.error`` texts meaning the server rejects the records
-#: themselves (ours and upstream's validation wording); anything else in a
-#: ``success=false`` reply is treated as a store-side, retryable failure.
-_PERMANENT_REPLY = re.compile(
-    r"invalid|validat|malformed|cannot map|unknown object type|too long|rejected", re.IGNORECASE
-)
 
-
-def classify_reply_error(error: str, target: str) -> PermanentError | RetryableError:
-    """Classify a ``StatusReply(success=false)`` by its error text."""
-    message = f"sf-database at {target} refused the batch: {error or '(no error text)'}"
-    if _PERMANENT_REPLY.search(error):
-        return PermanentError(message)
-    return RetryableError(message)
+def classify_reply_error(reply: database_pb2.StatusReply,
+                         target: str) -> PermanentError | RetryableError:
+    """Classify a ``StatusReply(success=false)``: its ``failure`` field first,
+    then upstream's known refusal texts (``sfeventlog.wire.replies``)."""
+    return classify_status_reply(reply, f"sf-database at {target}")
 
 
 class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
@@ -75,13 +67,13 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
             try:
                 reply = self.stub().RecordEventBatch(request, timeout=self._timeout)
             except grpc.RpcError as exc:
-                error = classify_rpc_error(exc, f"sf-database at {target}")
+                error = classify_rpc_error(exc, f"sf-database at {target}", self.settings)
                 if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
                     failures.append(str(error))
                     self._fail_over()
                     continue
                 raise error from None
             if not reply.success:
-                raise classify_reply_error(reply.error, target)
+                raise classify_reply_error(reply, target)
             return
         raise RetryableError("no sf-database host accepted the batch: " + "; ".join(failures))

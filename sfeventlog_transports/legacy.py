@@ -48,6 +48,8 @@ class LegacyTransport(GrpcTransport[event_pb2_grpc.EventServiceStub]):
             reply = self.stub().RecordMultiEventBatch(
                 encode_batch(records), timeout=self._timeout, wait_for_ready=False)
         except grpc.RpcError as exc:
-            raise classify_rpc_error(exc, f"sf-eventlog at {self._target}") from None
+            raise classify_rpc_error(exc, f"sf-eventlog at {self._target}", self.settings) from None
         if not reply.ack:
-            raise RetryableError(f"sf-eventlog at {self._target} did not acknowledge the batch")
+            # Always retryable: refused records get INVALID_ARGUMENT instead.
+            why = f": {reply.error}" if reply.error else ""
+            raise RetryableError(f"sf-eventlog at {self._target} did not acknowledge the batch{why}")

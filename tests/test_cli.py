@@ -159,6 +159,14 @@ def test_transports_check_probes_each_store(tmp_path: Path) -> None:
     assert _run("transports", "--check", env=env, check=False).returncode == 1
 
 
+def test_transports_check_of_an_unknown_transport_exits_2() -> None:
+    proc = _run("transports", "--check", env={"SHAKENFIST_EVENTLOG_TRANSPORT": "databse"},
+                check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "unknown transport 'databse'" in proc.stderr
+    assert "Did you mean 'database'?" in proc.stderr
+
+
 def test_sqlite_check_creates_nothing(tmp_path: Path) -> None:
     target = tmp_path / "new" / "events.sqlite"
     env = {"SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",

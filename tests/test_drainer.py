@@ -15,7 +15,7 @@ import tenacity
 from sfeventlog import metrics
 from sfeventlog.backoff import wait_equal_jitter
 from sfeventlog.drainer import THREAD_NAME, Drainer
-from sfeventlog.errors import PermanentError, RetryableError
+from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.payload import build_payload, encode
 from sfeventlog.records import EventRecord
 from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
@@ -274,3 +274,37 @@ def test_a_failing_probe_counts_as_not_ready(spool: Spool) -> None:
     assert len(transport.calls) == 1, "a probe error never triggers an early retry"
     assert d.stop(0.5)
     assert spool.count() == 5
+
+
+def test_a_probe_that_was_wrong_cuts_no_more_backoffs(spool: Spool) -> None:
+    """A server whose health ignores its store says "ready" while every call fails."""
+    _fill(spool, 5)
+    transport = RecordingTransport(fail_with=lambda recs: RetryableError("store down"))
+    transport.probe_fn = lambda: True
+    # Backoffs of 5-10 s: a trusted probe would retry about every second.
+    d = _drainer(spool, transport, wait=wait_equal_jitter(initial=10.0, maximum=10.0))
+    d.start()
+    _wait_for(lambda: len(transport.calls) >= 2)
+    probes = transport.probes
+    time.sleep(3.5)
+    assert len(transport.calls) == 2, "the retry after the wrong probe, then a full backoff"
+    assert transport.probes == probes, "the probe is not asked again"
+    assert d.stop(0.5)
+    assert spool.count() == 5
+
+
+def test_a_config_error_is_named_once_and_keeps_the_rows(
+        spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    _fill(spool, 5)
+    transport = RecordingTransport(
+        fail_with=lambda recs: ConfigError("SHAKENFIST_MARIADB_PASSWORD cannot be sent"))
+    d = _drainer(spool, transport)
+    with caplog.at_level("WARNING", logger="sfeventlog.drainer"):
+        d.start()
+        _wait_for(lambda: len(transport.calls) >= 3)
+        assert d.stop(0.5)
+    named = [r for r in caplog.records if "configuration fix" in r.getMessage()]
+    assert len(named) == 1 and named[0].levelname == "ERROR" and named[0].exc_info is None
+    assert "SHAKENFIST_MARIADB_PASSWORD" in named[0].getMessage()
+    assert not [r for r in caplog.records if "unexpected" in r.getMessage()]
+    assert spool.count() == 5 and spool.deadletters() == []

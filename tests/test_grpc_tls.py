@@ -89,12 +89,38 @@ def test_tls_with_the_ca_delivers(tls_database: ServerProcess, pki: Pki,
     assert stored(tmp_path, uuid) == 1
 
 
-@pytest.mark.parametrize("wrong_ca", [False, True], ids=["plaintext", "wrong-ca"])
+@pytest.mark.parametrize("wrong_ca, cause", [
+    (False, "likely cause: the server may require TLS: set SHAKENFIST_GRPC_TLS_CA_FILE"),
+    (True, "likely cause: unknown CA"),
+], ids=["plaintext", "wrong-ca"])
 def test_tls_server_refuses_untrusting_clients(tls_database: ServerProcess, pki: Pki,
-                                               tmp_path: Path, wrong_ca: bool) -> None:
+                                               tmp_path: Path, wrong_ca: bool, cause: str) -> None:
     tls = {"grpc_tls_ca_file": pki.rogue_ca} if wrong_ca else {}
-    with pytest.raises(RetryableError, match="UNAVAILABLE"):
+    with pytest.raises(RetryableError, match="UNAVAILABLE") as err:
         send(settings(tls_database, tmp_path, **tls))
+    assert cause in str(err.value)
+
+
+def test_a_hostname_mismatch_is_named(pki: Pki, tmp_path: Path) -> None:
+    # The server's certificate names localhost and 127.0.0.1, not 127.0.0.2.
+    server = ServerProcess("database", [
+        "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key), "--grace", "1",
+        "--sqlite", str(tmp_path / "ev.sqlite"), "--listen", "127.0.0.2:0"]).start()
+    try:
+        s = settings(server, tmp_path, grpc_tls_ca_file=pki.ca)
+        with pytest.raises(RetryableError, match="likely cause: hostname mismatch"):
+            send(s.model_copy(update={"mariadb_gateway_hosts": "127.0.0.2"}))
+    finally:
+        server.terminate()
+
+
+def test_tls_client_to_a_plaintext_server_is_named(pki: Pki, tmp_path: Path) -> None:
+    server = ServerProcess("database", ["--sqlite", str(tmp_path / "ev.sqlite")]).start()
+    try:
+        with pytest.raises(RetryableError, match="likely cause: the server does not speak TLS"):
+            send(settings(server, tmp_path, grpc_tls_ca_file=pki.ca))
+    finally:
+        server.terminate()
 
 
 def test_mtls_with_a_valid_client_cert_delivers(mtls_database: ServerProcess,
@@ -104,15 +130,20 @@ def test_mtls_with_a_valid_client_cert_delivers(mtls_database: ServerProcess,
     assert stored(tmp_path, uuid) == 1
 
 
-@pytest.mark.parametrize("rogue", [False, True], ids=["no-cert", "untrusted-cert"])
+@pytest.mark.parametrize("rogue, cause", [
+    (False, "likely cause: no client certificate: the server may require mTLS"),
+    (True, "likely cause: the server refused the client certificate"),
+], ids=["no-cert", "untrusted-cert"])
 def test_mtls_refuses_clients_without_a_valid_cert(mtls_database: ServerProcess, pki: Pki,
-                                                    tmp_path: Path, rogue: bool) -> None:
+                                                    tmp_path: Path, rogue: bool,
+                                                    cause: str) -> None:
     tls: dict[str, object] = {"grpc_tls_ca_file": pki.ca}
     if rogue:
         tls.update(grpc_tls_cert_file=pki.rogue_client.cert,
                    grpc_tls_key_file=pki.rogue_client.key)
-    with pytest.raises(RetryableError, match="UNAVAILABLE"):
+    with pytest.raises(RetryableError, match="UNAVAILABLE") as err:
         send(settings(mtls_database, tmp_path, **tls))
+    assert cause in str(err.value)
     assert mtls_database.alive
 
 

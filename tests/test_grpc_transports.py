@@ -22,7 +22,7 @@ from sfeventlog.loader import load_transport
 from sfeventlog.testing import make_record
 from sfeventlog.transport import Transport
 from sfeventlog.wire import database_pb2, event_pb2
-from sfeventlog_transports.database import DatabaseTransport, classify_reply_error
+from sfeventlog_transports.database import DatabaseTransport
 from tests.servers.mariadb import free_port
 
 Behaviour = Callable[[bytes, grpc.ServicerContext], bytes]
@@ -116,19 +116,21 @@ def test_invalid_argument_is_permanent(kind: str, scripted: Scripted, tmp_path: 
         t.record_event_batch([make_record()])
 
 
-@pytest.mark.parametrize("error, expected", [
-    ("invalid: events[0].event_type is 40 characters, the limit is 32", PermanentError),
-    ("validation failed: bad uuid", PermanentError),
-    ("cannot map object type acme-widget", PermanentError),
-    ("store unavailable: RetryableError: (2013, 'Lost connection')", RetryableError),
-    ("", RetryableError),
+@pytest.mark.parametrize("failure, error, expected", [
+    (database_pb2.FAILURE_RECORDS, "invalid: events[0].event_type is 40 characters", PermanentError),
+    (database_pb2.FAILURE_STORE, "store unavailable: database disk image is malformed", RetryableError),
+    (database_pb2.FAILURE_UNSPECIFIED, "Invalid object_type in event u1", PermanentError),
+    (database_pb2.FAILURE_UNSPECIFIED, "(sqlite3.DatabaseError) database disk image is malformed",
+     RetryableError),
+    (database_pb2.FAILURE_UNSPECIFIED, "", RetryableError),
 ])
-def test_status_reply_false_classified_by_text(error: str, expected: type, scripted: Scripted,
-                                               tmp_path: Path) -> None:
-    server = scripted(reply(False, error))
+def test_status_reply_false_classified(failure: int, error: str, expected: type,
+                                       scripted: Scripted, tmp_path: Path) -> None:
+    """The ``failure`` field first, then upstream's texts (table: tests/test_replies.py)."""
+    server = scripted(lambda _b, _c: database_pb2.StatusReply(
+        success=False, error=error, failure=failure).SerializeToString())  # type: ignore[arg-type]
     with database(tmp_path, f"127.0.0.1:{server.port}") as t, pytest.raises(expected):
         t.record_event_batch([make_record()])
-    assert isinstance(classify_reply_error(error, "x"), expected)
 
 
 def test_legacy_ack_false_is_retryable(scripted: Scripted, tmp_path: Path) -> None:

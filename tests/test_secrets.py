@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import RetryableError
+from sfeventlog.errors import ConfigError, RetryableError
 from sfeventlog.loader import load_transport
 from sfeventlog.testing import make_record
 from tests.servers.mariadb import free_port
@@ -88,3 +88,42 @@ def test_failures_repr_and_logs_never_show_secrets(transport: str, secret_env: d
     for text in seen:
         assert PASSWORD not in text
         assert KEY_CANARY not in text
+
+
+#: Latin-1 characters are fine for PyMySQL; the euro sign and the rest are not.
+UNSENDABLE = "Zq-pässwörd-€-canary"
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def test_an_unsendable_password_is_a_config_error_carrying_no_secret(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = Settings(eventlog_transport="mariadb", mariadb_host="127.0.0.1",
+                        mariadb_port=free_port(), mariadb_password=UNSENDABLE)  # type: ignore[arg-type]
+    t = load_transport(settings)
+    try:
+        with pytest.raises(ConfigError, match="SHAKENFIST_MARIADB_PASSWORD") as err:
+            t.record_event_batch([make_record()])
+    finally:
+        t.close()
+    chain = _chain(err.value)
+    assert [type(e) for e in chain] == [ConfigError], "no cause or context to leak from"
+    for text in [str(err.value), repr(err.value), caplog.text]:
+        assert UNSENDABLE not in text and "€" not in text
+
+
+def test_serve_database_with_an_unsendable_password_says_so_and_exits_1(tmp_path: Path) -> None:
+    env = {**os.environ, "SHAKENFIST_MARIADB_PASSWORD": UNSENDABLE,
+           "SHAKENFIST_MARIADB_HOST": "127.0.0.1", "SHAKENFIST_MARIADB_PORT": str(free_port())}
+    proc = subprocess.run([SCRIPT, "serve", "database", "--listen", "127.0.0.1:0"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "SHAKENFIST_MARIADB_PASSWORD cannot be sent" in proc.stderr
+    assert "Traceback" not in proc.stderr and UNSENDABLE not in proc.stdout + proc.stderr

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from sfeventlog.cli.common import UsageError, add_command, print_json, print_table
 from sfeventlog.config import Settings
-from sfeventlog.errors import SfEventlogError, TransportLoadError
-from sfeventlog.loader import installed_transports, load_transport_class
+from sfeventlog.errors import SfEventlogError
+from sfeventlog.loader import (
+    InstalledTransport,
+    installed_transports,
+    load_transport_class,
+    unknown_transport_error,
+)
 
 
 def register(sub: Any) -> None:
@@ -23,8 +29,9 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--check", action="store_true",
-        help="also build each transport from the current config and probe its store;"
-        " exits 1 if the configured transport's probe fails",
+        help="also build each transport from the current config and probe its store"
+        " (through the server, for the gRPC transports); exits 1 if the configured"
+        " transport's probe fails, 2 if the configured transport is not installed",
     )
     p.set_defaults(func=run)
 
@@ -44,15 +51,17 @@ def _probe(name: str, settings: Settings) -> str:
     return "ok"
 
 
+def _configured_is_installed(name: str, installed: list[InstalledTransport]) -> None:
+    """Raise ``UsageError`` (exit 2) naming the installed ones when ``name`` is not."""
+    if name not in {t.name for t in installed}:
+        raise UsageError(str(unknown_transport_error(name)))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = Settings() if args.check else None
     installed = installed_transports()
-    if settings is not None and settings.eventlog_transport not in {t.name for t in installed}:
-        # A misspelt name is a usage error (exit 2), never a silent pass.
-        try:
-            load_transport_class(settings.eventlog_transport)
-        except TransportLoadError as exc:
-            raise UsageError(str(exc)) from exc
+    if settings is not None:
+        _configured_is_installed(settings.eventlog_transport, installed)
     rows: list[dict[str, Any]] = []
     failed = False
     for t in installed:
@@ -69,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
             # Only the configured transport's store is expected to be up.
             if t.name == settings.eventlog_transport and row["check"] != "ok":
                 failed = True
+                print(f"sfeventlog transports: the configured transport {t.name!r}"
+                      f" is not ready: {row['check']}", file=sys.stderr)
         rows.append(row)
     if args.json:
         print_json(rows)

@@ -8,10 +8,17 @@ values and missing fields get INVALID_ARGUMENT with a message saying what
 is wrong.  Store outcomes map to ``StatusReply``:
 
 * stored (including replays ignored by ``INSERT IGNORE``): ``success=true``;
-* the store rejects the data (``PermanentError``): ``success=false`` with an
-  error starting "invalid:" (clients treat it as permanent);
+* the store rejects the data (``PermanentError``): ``success=false``,
+  ``failure=FAILURE_RECORDS`` and an error starting "invalid:" (clients
+  dead-letter those records);
 * the store is unavailable (``RetryableError`` or anything unexpected):
-  ``success=false`` with an error starting "store unavailable:" (retryable).
+  ``success=false``, ``failure=FAILURE_STORE`` and an error starting "store
+  unavailable:" (clients keep the batch and back off).
+
+The server watches its store (``sfeventlog.server.storewatch``): gRPC health
+is NOT_SERVING while the store does not answer, and an empty batch (the
+clients' probe and ``transports --check``) then fails with
+``FAILURE_STORE`` naming the store and the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from sfeventlog.server.limits import MAX_EVENTS_PER_REQUEST, limit_problems
 from sfeventlog.server.metrics import RECORD_EVENT_BATCH, RECORD_OUTCOMES
 from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.server.stores import PerThread
+from sfeventlog.server.storewatch import StoreWatch, health_follows
 from sfeventlog.store.base import EventStore
 from sfeventlog.wire import database_pb2
 from sfeventlog.wire.database_codec import DecodeError, decode_entry
@@ -71,6 +79,9 @@ class DatabaseService:
 
     def __init__(self, store_factory: Callable[[], EventStore]) -> None:
         self._stores: PerThread[EventStore] = PerThread(store_factory, lambda s: s.close())
+        # The watch pings over a store of its own, so it never waits on a worker's.
+        self._watch_store = store_factory()
+        self.watch = StoreWatch(self._watch_store.ping, self._watch_store.where)
 
     def record_event_batch(self, data: bytes, context: grpc.ServicerContext) -> bytes:
         try:
@@ -83,18 +94,28 @@ class DatabaseService:
 
     def _store(self, records: list[EventRecord]) -> database_pb2.StatusReply:
         if not records:
+            # The probe: it must reach the store, so an outage fails it.
+            reason = self.watch.current()
+            if reason is not None:
+                _OUTCOMES["store_unavailable"].inc()
+                return database_pb2.StatusReply(success=False, error=f"store unavailable: {reason}",
+                                                failure=database_pb2.FAILURE_STORE)
             _OUTCOMES["ok"].inc()
             return database_pb2.StatusReply(success=True)
         try:
             self._stores.get().write_batch(records)
         except PermanentError as exc:
             _OUTCOMES["store_rejected"].inc()
-            return database_pb2.StatusReply(success=False, error=f"invalid: {exc}")
+            return database_pb2.StatusReply(success=False, error=f"invalid: {exc}",
+                                            failure=database_pb2.FAILURE_RECORDS)
         except Exception as exc:  # noqa: BLE001 - a store failure must not kill the RPC
             _OUTCOMES["store_unavailable"].inc()
             LOG.warning("store write failed (retryable): %s: %s", type(exc).__name__, exc)
+            self.watch.note(exc)
             return database_pb2.StatusReply(
-                success=False, error=f"store unavailable: {type(exc).__name__}: {exc}")
+                success=False, error=f"store unavailable: {self.watch.describe(exc)}",
+                failure=database_pb2.FAILURE_STORE)
+        self.watch.note(None)
         _OUTCOMES["ok"].inc()
         return database_pb2.StatusReply(success=True)
 
@@ -110,6 +131,8 @@ class DatabaseService:
         )
 
     def close(self) -> None:
+        self.watch.stop()
+        self._watch_store.close()
         self._stores.close_all()
 
 
@@ -122,4 +145,6 @@ def start_database_server(options: ServerOptions,
     finally:
         store.close()
     service = DatabaseService(store_factory)
-    return start_server(options, [SERVICE], service.register, on_stop=service.close)
+    running = start_server(options, [SERVICE], service.register, on_stop=service.close)
+    health_follows(service.watch, running.health, [SERVICE])
+    return running

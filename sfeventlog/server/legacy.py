@@ -3,7 +3,12 @@
 RecordEvent, RecordMultiEvent and RecordMultiEventBatch are served.  A
 request that cannot be parsed or names no object gets INVALID_ARGUMENT with
 a message; a store failure answers ``ack=false`` for the whole request, as
-upstream does.  Each call counts in ``eventlog_rpc_requests_total{method}``.
+upstream does, with the reason in ``EventReply.error``.  Each call counts in
+``eventlog_rpc_requests_total{method}``.
+
+As the database server does, it watches its store
+(``sfeventlog.server.storewatch``): health is NOT_SERVING while the store
+does not answer, and an empty batch (the probe) then answers ``ack=false``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from sfeventlog.server.limits import (
 )
 from sfeventlog.server.metrics import EVENTLOG_RPC_REQUESTS, LEGACY_METHODS
 from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
+from sfeventlog.server.storewatch import StoreWatch, health_follows
 from sfeventlog.wire import event_pb2
 from sfeventlog.wire.legacy_codec import split_extra
 
@@ -118,6 +124,7 @@ class EventService:
 
     def __init__(self, store: LegacyStore) -> None:
         self.store = store
+        self.watch = StoreWatch(store.ping, f"legacy store {store.path}")
         self._counters = {m: EVENTLOG_RPC_REQUESTS.labels(method=m)
                           for m in LEGACY_METHODS}
 
@@ -134,11 +141,22 @@ class EventService:
                               f"not a {message_type.DESCRIPTOR.name}: {exc}")
             except InvalidEvent as exc:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            if not rows:
+                # The probe (an empty batch): it must reach the store.
+                reason = self.watch.current()
+                if reason is not None:
+                    return event_pb2.EventReply(
+                        ack=False, error=f"store unavailable: {reason}").SerializeToString()
+                return event_pb2.EventReply(ack=True).SerializeToString()
             try:
                 self.store.insert(rows)
             except Exception as exc:  # noqa: BLE001 - upstream answers ack=false
                 LOG.warning("legacy store write failed: %s: %s", type(exc).__name__, exc)
-                return event_pb2.EventReply(ack=False).SerializeToString()
+                self.watch.note(exc)
+                return event_pb2.EventReply(
+                    ack=False, error=f"store unavailable: {self.watch.describe(exc)}"
+                ).SerializeToString()
+            self.watch.note(None)
             return event_pb2.EventReply(ack=True).SerializeToString()
 
         return behaviour
@@ -169,10 +187,13 @@ class EventService:
         }),))
 
     def close(self) -> None:
+        self.watch.stop()
         self.store.close()
 
 
 def start_legacy_server(options: ServerOptions, directory: Path) -> RunningServer:
     """Serve EventService over a ``LegacyStore`` in ``directory``."""
     service = EventService(LegacyStore(directory))
-    return start_server(options, [SERVICE], service.register, on_stop=service.close)
+    running = start_server(options, [SERVICE], service.register, on_stop=service.close)
+    health_follows(service.watch, running.health, [SERVICE])
+    return running

@@ -73,11 +73,22 @@ class LegacyStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(_SCHEMA)
         self._db.commit()
+        self._inode = self.path.stat().st_ino
+
+    def _same_file(self) -> None:
+        """Raise if the file was removed or replaced: rows written now would be lost."""
+        try:
+            inode = self.path.stat().st_ino
+        except FileNotFoundError:
+            raise OSError(f"{self.path} is gone") from None
+        if inode != self._inode:
+            raise OSError(f"{self.path} was replaced by another file")
 
     def insert(self, rows: Iterable[LegacyRow]) -> int:
         """Store rows in one transaction; returns how many were new."""
         values = [tuple(asdict(r).values()) for r in rows]
         with self._lock:
+            self._same_file()
             before = self._db.total_changes
             with self._db:
                 self._db.executemany(
@@ -85,6 +96,12 @@ class LegacyStore:
                     values,
                 )
             return self._db.total_changes - before
+
+    def ping(self) -> None:
+        """Check the file is still ours and read one row; raises if not."""
+        with self._lock:
+            self._same_file()
+            self._db.execute("SELECT 1 FROM legacy_events LIMIT 1").fetchall()
 
     def close(self) -> None:
         with self._lock:

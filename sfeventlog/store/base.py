@@ -117,6 +117,20 @@ class EventStore(abc.ABC):
     def approx_rows(self) -> int:
         """A cheap estimate of the events table's size (never COUNT(*) on MariaDB)."""
 
+    @property
+    def where(self) -> str:
+        """Which store this is, for messages (never a secret)."""
+        return repr(self)
+
+    def ping(self) -> None:
+        """A cheap round trip proving the store answers now; returns None.
+
+        Raises the store's classified errors (``RetryableError``,
+        ``SchemaError``, ``ConfigError``, ...).  Servers call it about once a
+        second to drive their health.  The default reads the row estimate.
+        """
+        self.approx_rows()
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection; safe to call twice."""

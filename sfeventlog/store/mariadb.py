@@ -40,7 +40,7 @@ import pymysql
 import pymysql.cursors
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import PermanentError, RetryableError, SfEventlogError
+from sfeventlog.errors import ConfigError, PermanentError, RetryableError, SfEventlogError
 from sfeventlog.records import EventRecord
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
@@ -102,6 +102,11 @@ MIGRATE_LOCK_WAIT = 10
 UPSTREAM_LAYOUT_RECHECK = 60.0
 
 
+def password_is_sendable(password: str) -> bool:
+    """Whether PyMySQL can encode ``password`` (it uses latin-1)."""
+    return all(ord(c) < 256 for c in password)
+
+
 class MariaDBEventStore(EventStore):
     """An ``EventStore`` in the MariaDB database named by ``settings``.
 
@@ -134,12 +139,20 @@ class MariaDBEventStore(EventStore):
 
     def _connect(self) -> Conn:
         s = self.settings
+        password = s.mariadb_password.get_secret_value()
+        if not password_is_sendable(password):
+            # Checked here, not left to PyMySQL: its UnicodeEncodeError would
+            # look like an outage forever and carry the password in .object.
+            raise ConfigError(
+                "SHAKENFIST_MARIADB_PASSWORD cannot be sent to MariaDB: PyMySQL sends"
+                " passwords as latin-1 and this one has characters outside it;"
+                " change the password (or the setting) to latin-1 characters")
         conn: Conn = pymysql.connect(
             host=s.mariadb_host,
             port=s.mariadb_port,
             unix_socket=s.mariadb_unix_socket or None,
             user=s.mariadb_user,
-            password=s.mariadb_password.get_secret_value(),
+            password=password,
             database=s.mariadb_database,
             charset="utf8mb4",
             autocommit=False,
@@ -427,6 +440,17 @@ class MariaDBEventStore(EventStore):
             for object_type, object_uuid, event_uuid in cur.fetchall():
                 objects[event_uuid].append((object_type, object_uuid))
         return [record_from_row(r, objects[str(r[0])]) for r in rows]
+
+    def ping(self) -> None:
+        """Connect if needed, check the schema and read one events row."""
+        def body(conn: Conn) -> None:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM events LIMIT 1")
+                cur.fetchall()
+            conn.commit()
+
+        self._run(body)
 
     def approx_rows(self) -> int:
         def body(conn: Conn) -> int:

@@ -100,6 +100,10 @@ class SqliteEventStore(EventStore):
     def __repr__(self) -> str:
         return f"SqliteEventStore({str(self.path)!r})"
 
+    @property
+    def where(self) -> str:
+        return f"sqlite {self.path}"
+
     # -- connection ------------------------------------------------------
 
     def _connection(self, create: bool) -> sqlite3.Connection:
@@ -279,6 +283,14 @@ class SqliteEventStore(EventStore):
             ):
                 objects[event_uuid].append((object_type, object_uuid))
         return [record_from_row(r, objects[str(r[0])]) for r in rows]
+
+    def ping(self) -> None:
+        """Open the file, check the schema and read one events row."""
+        def body(conn: sqlite3.Connection) -> None:
+            self._check_schema(conn, create=False)
+            conn.execute("SELECT 1 FROM events LIMIT 1").fetchall()
+
+        self._guarded(False, body)
 
     def approx_rows(self) -> int:
         def body(conn: sqlite3.Connection) -> int:

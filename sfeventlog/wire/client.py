@@ -67,6 +67,24 @@ def health_probe(channel: grpc.Channel, service: str = "", timeout: float = 1.0)
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
+def health_problem(channel: grpc.Channel, service: str = "", timeout: float = 5.0) -> str | None:
+    """None if health says SERVING or the server has no health service; else what it says."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        if code in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND):
+            return None  # nothing to ask: the call itself already answered
+        return f"health check failed: {code.name if code else exc}"
+    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+        return None
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return f"health {name} (the server says its store is not ready)"
+
+
 def with_port(host: str, port: int) -> str:
     """``host:port`` unless ``host`` already names a port (``h:1``, ``[::1]:1``)."""
     if host.startswith("["):
@@ -78,15 +96,47 @@ def with_port(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def classify_rpc_error(exc: grpc.RpcError, what: str) -> TransportError:
+def tls_hint(details: str, settings: Settings | None) -> str | None:
+    """The likely cause of a refused TLS connection, from gRPC's details text.
+
+    gRPC reports most refusals as UNAVAILABLE, often only "Socket closed"
+    (the server hung up during the handshake); what the client is
+    configured with tells which cause is likely.
+    """
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return ("unknown CA: the server's certificate is not signed by the CA in"
+                " SHAKENFIST_GRPC_TLS_CA_FILE")
+    if "Hostname Verification" in details or "Peer name" in details:
+        return ("hostname mismatch: the server's certificate does not name the host"
+                " this client dials (check the host setting and the certificate's SANs)")
+    if "WRONG_VERSION_NUMBER" in details:
+        return "the server does not speak TLS: unset SHAKENFIST_GRPC_TLS_* or enable TLS on it"
+    if settings is None or "Socket closed" not in details:
+        return None
+    if settings.grpc_tls_ca_file is None and settings.grpc_tls_cert_file is None:
+        return ("the server may require TLS: set SHAKENFIST_GRPC_TLS_CA_FILE"
+                " (and a client certificate for mTLS)")
+    if settings.grpc_tls_cert_file is None:
+        return ("no client certificate: the server may require mTLS; set"
+                " SHAKENFIST_GRPC_TLS_CERT_FILE and SHAKENFIST_GRPC_TLS_KEY_FILE")
+    return ("the server refused the client certificate: is it signed by the CA the"
+            " server trusts (--tls-client-ca)?")
+
+
+def classify_rpc_error(exc: grpc.RpcError, what: str,
+                       settings: Settings | None = None) -> TransportError:
     """Map a failed call to the transport error taxonomy.
 
     Codes outside both sets are unexpected; they are retryable so rows are
-    kept rather than dead-lettered on a misconfiguration.
+    kept rather than dead-lettered on a misconfiguration.  With the client's
+    ``settings``, an UNAVAILABLE that looks like a TLS refusal names its
+    likely cause.
     """
     code = exc.code() if isinstance(exc, grpc.Call) else None
     details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
     message = f"{what}: {code.name if code else 'error'}: {details}"
+    if code == grpc.StatusCode.UNAVAILABLE and (hint := tls_hint(details or "", settings)):
+        message += f" (likely cause: {hint})"
     if code in PERMANENT_CODES:
         return PermanentError(message)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and _TOO_LARGE.search(details or ""):

@@ -27,23 +27,25 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0e\x64\x61tabase.proto\x12\x11shakenfist.protos\"-\n\x0bStatusReply\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\"u\n\x10\x45ventBatchObject\x12\x32\n\x0bobject_type\x18\x01 \x01(\x0e\x32\x1d.shakenfist.protos.ObjectType\x12\x13\n\x0bobject_uuid\x18\x02 \x01(\t\x12\x18\n\x10object_type_name\x18\x03 \x01(\t\"\xf1\x01\n\x0f\x45ventBatchEntry\x12\x12\n\nevent_uuid\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\x01\x12\x0c\n\x04\x66qdn\x18\x04 \x01(\t\x12\x10\n\x08\x64uration\x18\x05 \x01(\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nextra_json\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x34\n\x07objects\x18\t \x03(\x0b\x32#.shakenfist.protos.EventBatchObject\x12\x14\n\x0chas_duration\x18\n \x01(\x08\"M\n\x17RecordEventBatchRequest\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".shakenfist.protos.EventBatchEntry*\xdb\x06\n\nObjectType\x12\x1b\n\x17OBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOBJECT_TYPE_AGENTOPERATION\x10\x01\x12\x18\n\x14OBJECT_TYPE_ARTIFACT\x10\x02\x12\x14\n\x10OBJECT_TYPE_BLOB\x10\x03\x12\x14\n\x10OBJECT_TYPE_DHCP\x10\x04\x12\x18\n\x14OBJECT_TYPE_INSTANCE\x10\x05\x12\x19\n\x15OBJECT_TYPE_INTERFACE\x10\x06\x12\x14\n\x10OBJECT_TYPE_IPAM\x10\x07\x12\x19\n\x15OBJECT_TYPE_NAMESPACE\x10\x08\x12\x17\n\x13OBJECT_TYPE_NETWORK\x10\t\x12\x14\n\x10OBJECT_TYPE_NODE\x10\n\x12\x16\n\x12OBJECT_TYPE_UPLOAD\x10\x0b\x12!\n\x1dOBJECT_TYPE_ARTIFACT_FETCH_OP\x10\x0c\x12\x1b\n\x17OBJECT_TYPE_IMGCACHE_OP\x10\r\x12\x1c\n\x18OBJECT_TYPE_NET_IFACE_OP\x10\x0e\x12\x1f\n\x1bOBJECT_TYPE_NET_IFACE_IP_OP\x10\x0f\x12\x19\n\x15OBJECT_TYPE_NET_IP_OP\x10\x10\x12!\n\x1dOBJECT_TYPE_NET_MACADDR_IP_OP\x10\x11\x12\x16\n\x12OBJECT_TYPE_NET_OP\x10\x12\x12\x1b\n\x17OBJECT_TYPE_NODE_AOP_OP\x10\x13\x12\x1c\n\x18OBJECT_TYPE_NODE_BLOB_OP\x10\x14\x12&\n\"OBJECT_TYPE_NODE_INST_NET_IFACE_OP\x10\x15\x12$\n OBJECT_TYPE_NODE_INST_NETDESC_OP\x10\x16\x12\x1c\n\x18OBJECT_TYPE_NODE_INST_OP\x10\x17\x12!\n\x1dOBJECT_TYPE_NODE_INST_SNAP_OP\x10\x18\x12\x1b\n\x17OBJECT_TYPE_NODE_NET_OP\x10\x19\x12\x1c\n\x18OBJECT_TYPE_API_REQUESTS\x10\x1a\x12\x17\n\x13OBJECT_TYPE_UNKNOWN\x10\x1b\x12*\n&OBJECT_TYPE_UNKNOWN_MANAGED_EXECUTABLE\x10\x1c\x32s\n\x0f\x44\x61tabaseService\x12`\n\x10RecordEventBatch\x12*.shakenfist.protos.RecordEventBatchRequest\x1a\x1e.shakenfist.protos.StatusReply\"\x00\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0e\x64\x61tabase.proto\x12\x11shakenfist.protos\"Z\n\x0bStatusReply\x12\x0f\n\x07success\x18\x01 \x01(\x08\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12+\n\x07\x66\x61ilure\x18\x64 \x01(\x0e\x32\x1a.shakenfist.protos.Failure\"u\n\x10\x45ventBatchObject\x12\x32\n\x0bobject_type\x18\x01 \x01(\x0e\x32\x1d.shakenfist.protos.ObjectType\x12\x13\n\x0bobject_uuid\x18\x02 \x01(\t\x12\x18\n\x10object_type_name\x18\x03 \x01(\t\"\xf1\x01\n\x0f\x45ventBatchEntry\x12\x12\n\nevent_uuid\x18\x01 \x01(\t\x12\x12\n\nevent_type\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\x01\x12\x0c\n\x04\x66qdn\x18\x04 \x01(\t\x12\x10\n\x08\x64uration\x18\x05 \x01(\x01\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x12\n\nextra_json\x18\x07 \x01(\t\x12\x12\n\nrequest_id\x18\x08 \x01(\t\x12\x34\n\x07objects\x18\t \x03(\x0b\x32#.shakenfist.protos.EventBatchObject\x12\x14\n\x0chas_duration\x18\n \x01(\x08\"M\n\x17RecordEventBatchRequest\x12\x32\n\x06\x65vents\x18\x01 \x03(\x0b\x32\".shakenfist.protos.EventBatchEntry*\xdb\x06\n\nObjectType\x12\x1b\n\x17OBJECT_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aOBJECT_TYPE_AGENTOPERATION\x10\x01\x12\x18\n\x14OBJECT_TYPE_ARTIFACT\x10\x02\x12\x14\n\x10OBJECT_TYPE_BLOB\x10\x03\x12\x14\n\x10OBJECT_TYPE_DHCP\x10\x04\x12\x18\n\x14OBJECT_TYPE_INSTANCE\x10\x05\x12\x19\n\x15OBJECT_TYPE_INTERFACE\x10\x06\x12\x14\n\x10OBJECT_TYPE_IPAM\x10\x07\x12\x19\n\x15OBJECT_TYPE_NAMESPACE\x10\x08\x12\x17\n\x13OBJECT_TYPE_NETWORK\x10\t\x12\x14\n\x10OBJECT_TYPE_NODE\x10\n\x12\x16\n\x12OBJECT_TYPE_UPLOAD\x10\x0b\x12!\n\x1dOBJECT_TYPE_ARTIFACT_FETCH_OP\x10\x0c\x12\x1b\n\x17OBJECT_TYPE_IMGCACHE_OP\x10\r\x12\x1c\n\x18OBJECT_TYPE_NET_IFACE_OP\x10\x0e\x12\x1f\n\x1bOBJECT_TYPE_NET_IFACE_IP_OP\x10\x0f\x12\x19\n\x15OBJECT_TYPE_NET_IP_OP\x10\x10\x12!\n\x1dOBJECT_TYPE_NET_MACADDR_IP_OP\x10\x11\x12\x16\n\x12OBJECT_TYPE_NET_OP\x10\x12\x12\x1b\n\x17OBJECT_TYPE_NODE_AOP_OP\x10\x13\x12\x1c\n\x18OBJECT_TYPE_NODE_BLOB_OP\x10\x14\x12&\n\"OBJECT_TYPE_NODE_INST_NET_IFACE_OP\x10\x15\x12$\n OBJECT_TYPE_NODE_INST_NETDESC_OP\x10\x16\x12\x1c\n\x18OBJECT_TYPE_NODE_INST_OP\x10\x17\x12!\n\x1dOBJECT_TYPE_NODE_INST_SNAP_OP\x10\x18\x12\x1b\n\x17OBJECT_TYPE_NODE_NET_OP\x10\x19\x12\x1c\n\x18OBJECT_TYPE_API_REQUESTS\x10\x1a\x12\x17\n\x13OBJECT_TYPE_UNKNOWN\x10\x1b\x12*\n&OBJECT_TYPE_UNKNOWN_MANAGED_EXECUTABLE\x10\x1c*J\n\x07\x46\x61ilure\x12\x17\n\x13\x46\x41ILURE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x46\x41ILURE_RECORDS\x10\x01\x12\x11\n\rFAILURE_STORE\x10\x02\x32s\n\x0f\x44\x61tabaseService\x12`\n\x10RecordEventBatch\x12*.shakenfist.protos.RecordEventBatchRequest\x1a\x1e.shakenfist.protos.StatusReply\"\x00\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'database_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OBJECTTYPE']._serialized_start=527
-  _globals['_OBJECTTYPE']._serialized_end=1386
+  _globals['_OBJECTTYPE']._serialized_start=572
+  _globals['_OBJECTTYPE']._serialized_end=1431
+  _globals['_FAILURE']._serialized_start=1433
+  _globals['_FAILURE']._serialized_end=1507
   _globals['_STATUSREPLY']._serialized_start=37
-  _globals['_STATUSREPLY']._serialized_end=82
-  _globals['_EVENTBATCHOBJECT']._serialized_start=84
-  _globals['_EVENTBATCHOBJECT']._serialized_end=201
-  _globals['_EVENTBATCHENTRY']._serialized_start=204
-  _globals['_EVENTBATCHENTRY']._serialized_end=445
-  _globals['_RECORDEVENTBATCHREQUEST']._serialized_start=447
-  _globals['_RECORDEVENTBATCHREQUEST']._serialized_end=524
-  _globals['_DATABASESERVICE']._serialized_start=1388
-  _globals['_DATABASESERVICE']._serialized_end=1503
+  _globals['_STATUSREPLY']._serialized_end=127
+  _globals['_EVENTBATCHOBJECT']._serialized_start=129
+  _globals['_EVENTBATCHOBJECT']._serialized_end=246
+  _globals['_EVENTBATCHENTRY']._serialized_start=249
+  _globals['_EVENTBATCHENTRY']._serialized_end=490
+  _globals['_RECORDEVENTBATCHREQUEST']._serialized_start=492
+  _globals['_RECORDEVENTBATCHREQUEST']._serialized_end=569
+  _globals['_DATABASESERVICE']._serialized_start=1509
+  _globals['_DATABASESERVICE']._serialized_end=1624
 # @@protoc_insertion_point(module_scope)

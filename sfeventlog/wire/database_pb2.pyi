@@ -24,6 +24,18 @@ an upstream peer ignores them (proto3 skips unknown fields):
       0.0 survives.  When has_duration is false a receiver falls back to
       upstream's rule (0 means absent), so upstream senders still work.
 
+  StatusReply.failure = 100
+      Why a success=false reply failed, so a client need not guess from
+      the error text (an outage's text can hold words like "invalid" or
+      "malformed").  FAILURE_RECORDS: the records themselves are refused;
+      sending them again can never succeed (a client dead-letters them).
+      FAILURE_STORE: the store behind the server did not take them (down,
+      corrupt, misconfigured); the same batch may succeed later (a client
+      keeps it and backs off).  An upstream server never sets it
+      (FAILURE_UNSPECIFIED), so a client falls back to upstream's known
+      validation texts.  The number is far above upstream's so that a field
+      upstream adds to StatusReply can never collide with it.
+
 Upstream conventions kept as is: an empty extra_json means "no extra" and
 an empty request_id means "no request id".
 """
@@ -113,23 +125,45 @@ OBJECT_TYPE_UNKNOWN: ObjectType.ValueType  # 27
 OBJECT_TYPE_UNKNOWN_MANAGED_EXECUTABLE: ObjectType.ValueType  # 28
 Global___ObjectType: _TypeAlias = ObjectType  # noqa: Y015
 
+class _Failure:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FailureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Failure.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FAILURE_UNSPECIFIED: _Failure.ValueType  # 0
+    FAILURE_RECORDS: _Failure.ValueType  # 1
+    FAILURE_STORE: _Failure.ValueType  # 2
+
+class Failure(_Failure, metaclass=_FailureEnumTypeWrapper):
+    """sfeventlog extension: see the header comment (StatusReply.failure)."""
+
+FAILURE_UNSPECIFIED: Failure.ValueType  # 0
+FAILURE_RECORDS: Failure.ValueType  # 1
+FAILURE_STORE: Failure.ValueType  # 2
+Global___Failure: _TypeAlias = Failure  # noqa: Y015
+
 @_typing.final
 class StatusReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SUCCESS_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
     success: _builtins.bool
     error: _builtins.str
+    failure: Global___Failure.ValueType
+    """sfeventlog extension: see the header comment."""
     def __init__(
         self,
         *,
         success: _builtins.bool = ...,
         error: _builtins.str = ...,
+        failure: Global___Failure.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "success", b"success"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "failure", b"failure", "success", b"success"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

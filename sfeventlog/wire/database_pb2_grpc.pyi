@@ -24,6 +24,18 @@ an upstream peer ignores them (proto3 skips unknown fields):
       0.0 survives.  When has_duration is false a receiver falls back to
       upstream's rule (0 means absent), so upstream senders still work.
 
+  StatusReply.failure = 100
+      Why a success=false reply failed, so a client need not guess from
+      the error text (an outage's text can hold words like "invalid" or
+      "malformed").  FAILURE_RECORDS: the records themselves are refused;
+      sending them again can never succeed (a client dead-letters them).
+      FAILURE_STORE: the store behind the server did not take them (down,
+      corrupt, misconfigured); the same batch may succeed later (a client
+      keeps it and backs off).  An upstream server never sets it
+      (FAILURE_UNSPECIFIED), so a client falls back to upstream's known
+      validation texts.  The number is far above upstream's so that a field
+      upstream adds to StatusReply can never collide with it.
+
 Upstream conventions kept as is: an empty extra_json means "no extra" and
 an empty request_id means "no request id".
 """

@@ -21,6 +21,11 @@ Where sfeventlog's identifiers travel (the legacy format predates them):
 
 Other extensions (new numbers, ignored by old peers):
 
+  EventReply.error  why ack=false, for people (`sfeventlog transports --check`
+                    and logs): the reference server names its store and the
+                    reason.  ack=false is always retryable; refused records
+                    get INVALID_ARGUMENT instead.  Upstream never sets it.
+
   precise_duration  the duration as a double.  Upstream's `duration` is a
                     32-bit float, which rounds e.g. 0.12; senders set both,
                     receivers prefer precise_duration when present.
@@ -197,15 +202,19 @@ class EventReply(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ACK_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     ack: _builtins.bool
+    error: _builtins.str
+    """sfeventlog extension: see the header comment."""
     def __init__(
         self,
         *,
         ack: _builtins.bool = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "error", b"error"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,6 +21,11 @@ Where sfeventlog's identifiers travel (the legacy format predates them):
 
 Other extensions (new numbers, ignored by old peers):
 
+  EventReply.error  why ack=false, for people (`sfeventlog transports --check`
+                    and logs): the reference server names its store and the
+                    reason.  ack=false is always retryable; refused records
+                    get INVALID_ARGUMENT instead.  Upstream never sets it.
+
   precise_duration  the duration as a double.  Upstream's `duration` is a
                     32-bit float, which rounds e.g. 0.12; senders set both,
                     receivers prefer precise_duration when present.
