@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sfeventlog.errors import ConfigError
+
 ENV_PREFIX = "SHAKENFIST_"
 
 
@@ -32,13 +34,16 @@ class Settings(BaseSettings):
     eventlog_spool_high_water_mark: int = Field(default=100_000, ge=1)
     eventlog_spool_durability: Literal["normal", "full"] = "normal"
     node_name: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
+    # Upstream's NODE_MESH_IP: where ``serve database`` listens by default.
+    node_mesh_ip: str = ""
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")
 
-    # MariaDB (transport ``mariadb`` and the database server).
-    mariadb_host: str = "localhost"
-    mariadb_port: int = 3306
+    # MariaDB (transport ``mariadb`` and the database server).  Host-like
+    # keys default to "" as upstream's do: a deployment names them (``require``).
+    mariadb_host: str = ""
+    mariadb_port: int = Field(default=3306, ge=1, le=65535)
     mariadb_user: str = "shakenfist"
     mariadb_password: SecretStr = SecretStr("")
     mariadb_database: str = "shakenfist"
@@ -48,15 +53,15 @@ class Settings(BaseSettings):
     mariadb_write_timeout: float = 30.0
 
     # sf-database gRPC gateway (transport ``database``).
-    mariadb_gateway_hosts: str = "localhost"
-    mariadb_gateway_port: int = 13005
-    mariadb_gateway_metrics_port: int = 13006
+    mariadb_gateway_hosts: str = ""
+    mariadb_gateway_port: int = Field(default=13005, ge=1, le=65535)
+    mariadb_gateway_metrics_port: int = Field(default=13006, ge=1, le=65535)
     mariadb_gateway_timeout: float = 30.0
     database_drain_grace: float = 10.0
 
     # Legacy sf-eventlog (transport ``legacy``).
-    eventlog_node_ip: str = "localhost"
-    eventlog_api_port: int = 13003
+    eventlog_node_ip: str = ""
+    eventlog_api_port: int = Field(default=13003, ge=1, le=65535)
     eventlog_api_timeout: float = 10.0
 
     # TLS for both gRPC paths; all optional.
@@ -73,8 +78,19 @@ class Settings(BaseSettings):
         return value
 
     def gateway_hosts(self) -> list[str]:
-        """The sf-database hosts to try, in order."""
+        """The sf-database hosts calls are spread over (round-robin)."""
         return [h.strip() for h in self.mariadb_gateway_hosts.split(",") if h.strip()]
+
+    def require(self, field: str, needed_by: str) -> str:
+        """The host-like setting ``field``, or ``ConfigError`` naming it if unset.
+
+        Upstream leaves these empty by default; guessing ``localhost`` would
+        send a production node's events to the wrong place silently.
+        """
+        value = str(getattr(self, field)).strip()
+        if not value:
+            raise ConfigError(f"{ENV_PREFIX}{field.upper()} is not set; {needed_by} needs it")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -88,6 +88,8 @@ class MariaDBEventStore(EventStore):
     """
 
     def __init__(self, settings: Settings) -> None:
+        if not settings.mariadb_unix_socket:
+            settings.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
         self.settings = settings
         self._conn: Conn | None = None
         self._lock = threading.Lock()
