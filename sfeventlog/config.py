@@ -92,6 +92,11 @@ class Settings(BaseSettings):
             raise ConfigError(f"{ENV_PREFIX}{field.upper()} is not set; {needed_by} needs it")
         return value
 
+    def require_mariadb(self) -> None:
+        """``ConfigError`` unless MariaDB has a host or a unix socket."""
+        if not self.mariadb_unix_socket:
+            self.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit overrides on top."""

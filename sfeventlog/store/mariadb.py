@@ -88,8 +88,7 @@ class MariaDBEventStore(EventStore):
     """
 
     def __init__(self, settings: Settings) -> None:
-        if not settings.mariadb_unix_socket:
-            settings.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
+        settings.require_mariadb()
         self.settings = settings
         self._conn: Conn | None = None
         self._lock = threading.Lock()
