@@ -55,6 +55,7 @@ def register(sub: Any) -> None:
         description="sf-database: RecordEventBatch into MariaDB (SHAKENFIST_MARIADB_*)"
         " or, with --sqlite, into a local SQLite store.",
         examples=[
+            "SHAKENFIST_NODE_MESH_IP=10.0.0.5 SHAKENFIST_MARIADB_HOST=db1 sfeventlog serve database",
             "sfeventlog serve database --listen 127.0.0.1:13005 --metrics-port 13006 --sqlite /tmp/ev.sqlite",
             "sfeventlog serve database --listen 0.0.0.0:13005 --tls-cert s.pem --tls-key s.key --tls-client-ca ca.pem",
         ],
