@@ -36,6 +36,7 @@ from sfeventlog.orphans import rescue_orphans
 from sfeventlog.payload import build_payload, encode
 from sfeventlog.request_context import current_request_id
 from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
+from sfeventlog.wire.caller import set_caller_daemon
 
 LOG = logging.getLogger(__name__)
 #: The "Added event" line of every recorded event (upstream's echo to Loki);
@@ -264,6 +265,7 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
         transport.close()
         _state.settings = settings
         _state.daemon_name = daemon_name
+        set_caller_daemon(daemon_name)  # upstream's caller-daemon metadata
         if _state.spool is None:
             _state.spool = _open_spool(settings, daemon_name)
         _start_drainer(settings)

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sfeventlog import hostname
+from sfeventlog.errors import ConfigError
 from sfeventlog.limits import LIMITS
 
 ENV_PREFIX = "SHAKENFIST_"
@@ -37,13 +38,16 @@ class Settings(BaseSettings):
     node_name: str | None = Field(default=None, min_length=1, max_length=LIMITS.fqdn)
     # Upstream's key: the "Added event" log line for each event (to Loki).
     log_events_to_loki: bool = True
+    # Upstream's NODE_MESH_IP: where ``serve database`` listens by default.
+    node_mesh_ip: str = ""
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")
 
-    # MariaDB (transport ``mariadb`` and the database server).
-    mariadb_host: str = "localhost"
-    mariadb_port: int = 3306
+    # MariaDB (transport ``mariadb`` and the database server).  Host-like
+    # keys default to "" as upstream's do: a deployment names them (``require``).
+    mariadb_host: str = ""
+    mariadb_port: int = Field(default=3306, ge=1, le=65535)
     mariadb_user: str = "shakenfist"
     mariadb_password: SecretStr = SecretStr("")
     mariadb_database: str = "shakenfist"
@@ -53,15 +57,15 @@ class Settings(BaseSettings):
     mariadb_write_timeout: float = 30.0
 
     # sf-database gRPC gateway (transport ``database``).
-    mariadb_gateway_hosts: str = "localhost"
-    mariadb_gateway_port: int = 13005
-    mariadb_gateway_metrics_port: int = 13006
+    mariadb_gateway_hosts: str = ""
+    mariadb_gateway_port: int = Field(default=13005, ge=1, le=65535)
+    mariadb_gateway_metrics_port: int = Field(default=13006, ge=1, le=65535)
     mariadb_gateway_timeout: float = 30.0
     database_drain_grace: float = 10.0
 
     # Legacy sf-eventlog (transport ``legacy``).
-    eventlog_node_ip: str = "localhost"
-    eventlog_api_port: int = 13003
+    eventlog_node_ip: str = ""
+    eventlog_api_port: int = Field(default=13003, ge=1, le=65535)
     eventlog_api_timeout: float = 10.0
 
     # TLS for both gRPC paths; all optional.
@@ -86,8 +90,24 @@ class Settings(BaseSettings):
         return self.node_name or hostname.fqdn()
 
     def gateway_hosts(self) -> list[str]:
-        """The sf-database hosts to try, in order."""
+        """The sf-database hosts calls are spread over (round-robin)."""
         return [h.strip() for h in self.mariadb_gateway_hosts.split(",") if h.strip()]
+
+    def require(self, field: str, needed_by: str) -> str:
+        """The host-like setting ``field``, or ``ConfigError`` naming it if unset.
+
+        Upstream leaves these empty by default; guessing ``localhost`` would
+        send a production node's events to the wrong place silently.
+        """
+        value = str(getattr(self, field)).strip()
+        if not value:
+            raise ConfigError(f"{ENV_PREFIX}{field.upper()} is not set; {needed_by} needs it")
+        return value
+
+    def require_mariadb(self) -> None:
+        """``ConfigError`` unless MariaDB has a host or a unix socket."""
+        if not self.mariadb_unix_socket:
+            self.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
 
 
 def load_settings(**overrides: object) -> Settings:

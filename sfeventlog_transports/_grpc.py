@@ -1,8 +1,9 @@
-"""What the gRPC transports share: one channel, opened lazily, probed, closed."""
+"""What the gRPC transports share: one channel per target, opened lazily, probed, closed."""
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 import grpc
@@ -14,61 +15,84 @@ from sfeventlog.wire.client import channel_credentials, health_probe, health_pro
 
 StubT = TypeVar("StubT")
 
+#: The probe's whole budget: ``Transport.probe`` must answer within about a second.
+PROBE_BUDGET = 1.0
+
 
 class GrpcTransport(Transport, Generic[StubT]):
-    """A transport talking to one target at a time over one reused channel.
+    """A transport talking to one or more targets, one reused channel each.
 
-    No I/O in ``__init__``: the channel is opened by the first call that
+    No I/O in ``__init__``: a channel is opened by the first call that
     needs it (gRPC connects on the first RPC).
     """
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._channel: grpc.Channel | None = None
-        self._stub: StubT | None = None
+        self._channels: dict[str, tuple[grpc.Channel, StubT]] = {}
 
     @abc.abstractmethod
-    def current_target(self) -> str:
-        """``host:port`` the next call goes to."""
+    def targets(self) -> Sequence[str]:
+        """Every ``host:port`` this transport may call."""
 
     @abc.abstractmethod
     def make_stub(self, channel: grpc.Channel) -> StubT:
         """The service stub over ``channel``."""
 
-    def stub(self) -> StubT:
-        """The stub for the current target, opening its channel if needed."""
-        if self._stub is None:
-            self._channel = open_channel(self.current_target(),
-                                         channel_credentials(self.settings))
-            self._stub = self.make_stub(self._channel)
-        return self._stub
+    def interceptors(self) -> Sequence[grpc.UnaryUnaryClientInterceptor]:
+        """Client interceptors for every channel (none by default)."""
+        return ()
+
+    def stub(self, target: str | None = None) -> StubT:
+        """The stub for ``target`` (default: the first), opening its channel if needed."""
+        target = self.targets()[0] if target is None else target
+        opened = self._channels.get(target)
+        if opened is None:
+            channel = open_channel(target, channel_credentials(self.settings), self.interceptors())
+            opened = self._channels[target] = (channel, self.make_stub(channel))
+        return opened[1]
 
     def check(self) -> None:
-        """Send the empty-batch probe, then ask health: both must say ready.
+        """Send the empty-batch probe, then ask every host's health: all must say ready.
 
         The empty batch reaches the store on our servers; an upstream
         sf-database answers it without touching MariaDB but drives its
         health from MariaDB, so health is asked too.
         """
         super().check()
-        assert self._channel is not None
-        problem = health_problem(self._channel)
-        if problem is not None:
-            raise RetryableError(f"{self.current_target()}: {problem}")
+        problems = []
+        for target in self.targets():
+            self.stub(target)
+            problem = health_problem(self._channels[target][0])
+            if problem is not None:
+                problems.append(f"{target}: {problem}")
+        if problems:
+            # Every configured host must be ready: a go/no-go that passes
+            # while one host's store is down would hide it until failover.
+            raise RetryableError("; ".join(problems))
 
     def probe(self) -> bool:
-        """Ask the server's standard gRPC health service (1 s deadline).
+        """True if any target's standard gRPC health service says SERVING.
 
         Our servers (and upstream's sf-database) report NOT_SERVING while
-        their store does not answer, so SERVING means the store is back,
-        not only the server in front of it.
+        their store does not answer, so SERVING means a store is back, not
+        only the server in front of it.  The targets share a budget of
+        about a second.
         """
-        self.stub()
-        assert self._channel is not None
-        return health_probe(self._channel)
+        targets = self.targets()
+        timeout = max(0.2, PROBE_BUDGET / len(targets))
+        for target in targets:
+            self.stub(target)
+            if health_probe(self._channels[target][0], timeout=timeout):
+                return True
+        return False
+
+    def close_target(self, target: str) -> None:
+        """Close ``target``'s channel; its next call opens a fresh one."""
+        opened = self._channels.pop(target, None)
+        if opened is not None:
+            opened[0].close()
 
     def close(self) -> None:
-        """Close the channel; the next call opens a new one. Safe twice."""
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None:
-            channel.close()
+        """Close every channel; the next call opens new ones. Safe twice."""
+        for target in list(self._channels):
+            self.close_target(target)

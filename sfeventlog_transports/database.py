@@ -1,13 +1,18 @@
 """The ``database`` transport: sf-database's ``DatabaseService.RecordEventBatch``.
 
-Config: ``SHAKENFIST_MARIADB_GATEWAY_HOSTS`` (comma-separated, tried in
-order; an unavailable host fails over to the next), ``..._GATEWAY_PORT``,
-``..._GATEWAY_TIMEOUT`` (per-call deadline) and the optional
-``SHAKENFIST_GRPC_TLS_*`` files.
+Config: ``SHAKENFIST_MARIADB_GATEWAY_HOSTS`` (comma-separated, required),
+``..._GATEWAY_PORT``, ``..._GATEWAY_TIMEOUT`` (per-call deadline) and the
+optional ``SHAKENFIST_GRPC_TLS_*`` files.
+
+Calls are spread over every host round-robin, as upstream's client does.
+A host that answers UNAVAILABLE or DEADLINE_EXCEEDED is left at once for
+the next one and benched for ``BENCH_SECONDS`` (tried last while benched).
+Every call carries upstream's ``caller-daemon`` / ``caller-node`` metadata.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -17,6 +22,8 @@ from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.records import EventRecord
 from sfeventlog.wire import database_pb2, database_pb2_grpc
 from sfeventlog.wire.client import (
+    FAILOVER_CODES,
+    CallerMetadataInterceptor,
     classify_rpc_error,
     with_port,
 )
@@ -32,47 +39,62 @@ def classify_reply_error(reply: database_pb2.StatusReply,
     return classify_status_reply(reply, f"sf-database at {target}")
 
 
+#: How long a host that failed over stays at the back of the rotation.
+BENCH_SECONDS = 30.0
+
+
 class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
-    """Sends batches to sf-database over gRPC; one reused channel, lazily opened."""
+    """Sends batches to sf-database over gRPC; one reused channel per host, lazily opened."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         hosts = settings.gateway_hosts()
         if not hosts:
-            raise ConfigError("SHAKENFIST_MARIADB_GATEWAY_HOSTS names no host")
+            raise ConfigError("SHAKENFIST_MARIADB_GATEWAY_HOSTS is not set;"
+                              " the database transport needs at least one sf-database host")
         self._targets = [with_port(h, settings.mariadb_gateway_port) for h in hosts]
         self._timeout = settings.mariadb_gateway_timeout
-        self._current = 0
+        self._next = 0
+        self._benched_until: dict[str, float] = {}
 
-    def current_target(self) -> str:
-        return self._targets[self._current]
+    def targets(self) -> Sequence[str]:
+        return self._targets
 
     def make_stub(self, channel: grpc.Channel) -> database_pb2_grpc.DatabaseServiceStub:
         return database_pb2_grpc.DatabaseServiceStub(channel)
 
-    def _fail_over(self) -> None:
-        self.close()
-        self._current = (self._current + 1) % len(self._targets)
+    def interceptors(self) -> Sequence[grpc.UnaryUnaryClientInterceptor]:
+        return (CallerMetadataInterceptor(self.settings.fqdn()),)
+
+    def rotation(self) -> list[str]:
+        """This call's order: every host once, starting one further than the last
+        call did; benched hosts go last."""
+        n = len(self._targets)
+        start, self._next = self._next, (self._next + 1) % n
+        order = [self._targets[(start + i) % n] for i in range(n)]
+        now = time.monotonic()
+        return sorted(order, key=lambda t: self._benched_until.get(t, 0.0) > now)
 
     def record_event_batch(self, records: Sequence[EventRecord]) -> None:
         """Deliver ``records``; an empty batch is still sent, as a probe.
 
-        UNAVAILABLE moves to the next host at once; once every host has
-        been tried, ``RetryableError`` lists what each said.
+        UNAVAILABLE or DEADLINE_EXCEEDED moves to the next host at once;
+        once every host has been tried, ``RetryableError`` lists what each said.
         """
         request = encode_batch(records)
         failures: list[str] = []
-        for _ in range(len(self._targets)):
-            target = self._targets[self._current]
+        for target in self.rotation():
             try:
-                reply = self.stub().RecordEventBatch(request, timeout=self._timeout)
+                reply = self.stub(target).RecordEventBatch(request, timeout=self._timeout)
             except grpc.RpcError as exc:
                 error = classify_rpc_error(exc, f"sf-database at {target}", self.settings)
-                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
+                if isinstance(exc, grpc.Call) and exc.code() in FAILOVER_CODES:
                     failures.append(str(error))
-                    self._fail_over()
+                    self._benched_until[target] = time.monotonic() + BENCH_SECONDS
+                    self.close_target(target)
                     continue
                 raise error from None
+            self._benched_until.pop(target, None)
             if not reply.success:
                 raise classify_reply_error(reply, target)
             return

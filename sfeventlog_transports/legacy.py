@@ -33,11 +33,12 @@ class LegacyTransport(GrpcTransport[event_pb2_grpc.EventServiceStub]):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._target = with_port(settings.eventlog_node_ip, settings.eventlog_api_port)
+        host = settings.require("eventlog_node_ip", "the legacy transport")
+        self._target = with_port(host, settings.eventlog_api_port)
         self._timeout = settings.eventlog_api_timeout
 
-    def current_target(self) -> str:
-        return self._target
+    def targets(self) -> Sequence[str]:
+        return (self._target,)
 
     def make_stub(self, channel: grpc.Channel) -> event_pb2_grpc.EventServiceStub:
         return event_pb2_grpc.EventServiceStub(channel)

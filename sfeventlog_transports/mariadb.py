@@ -8,12 +8,17 @@ Configuration: ``SHAKENFIST_MARIADB_HOST``, ``_PORT``, ``_USER``,
 
 from __future__ import annotations
 
+from sfeventlog.config import Settings
 from sfeventlog.store.base import EventStore
 from sfeventlog_transports._store import StoreTransport
 
 
 class MariaDBTransport(StoreTransport):
     """Writes each batch in one MariaDB transaction (see ``MariaDBEventStore``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        settings.require_mariadb()  # fail at load, not as an endless retry
 
     def make_store(self) -> EventStore:
         # Imported here so that listing or loading transports stays cheap.

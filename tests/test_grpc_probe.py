@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
 from sfeventlog.loader import load_transport
 from tests.backends.database import DatabaseBackend
 from tests.backends.legacy import LegacyBackend
+from tests.servers.reference import wait_until
 
 
 @pytest.mark.parametrize("kind", ["database", "legacy"])
@@ -23,6 +25,9 @@ def test_probe_tracks_the_server(kind: str, request: pytest.FixtureRequest) -> N
         assert backend.server.process is not None
         pid = backend.server.process.pid
         os.kill(pid, signal.SIGSTOP)  # as in the outage drill: it stops answering
+        # SIGSTOP is asynchronous: wait until every thread has really stopped.
+        assert wait_until(lambda: Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] == "T",
+                          5, 0.01)
         try:
             assert transport.probe() is False
         finally:

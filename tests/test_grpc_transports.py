@@ -186,12 +186,12 @@ def test_one_channel_reused_and_opened_lazily(scripted: Scripted, tmp_path: Path
     server = scripted(reply(True))
     t = database(tmp_path, f"127.0.0.1:{server.port}")
     assert isinstance(t, DatabaseTransport)
-    assert t._channel is None  # nothing opened by construction
+    assert t._channels == {}  # nothing opened by construction
     for _ in range(5):
         t.record_event_batch([make_record()])
-    channel = t._channel
+    channels = dict(t._channels)
     t.record_event_batch([make_record()])
-    assert t._channel is channel
+    assert t._channels == channels and len(channels) == 1
     # One connection: every call came from the same client address.
     assert server.calls == 6 and len(server.peers) == 1
     t.close()

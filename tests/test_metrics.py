@@ -136,6 +136,6 @@ def test_a_fresh_database_server_exports_every_outcome_at_zero(tmp_path: Path) -
     finally:
         server.terminate()
     for outcome in ("ok", "invalid", "store_rejected", "store_unavailable"):
-        assert f'database_record_event_batch_total{{outcome="{outcome}"}} 0.0' in lines
+        assert f'database_record_event_batch_outcomes_total{{outcome="{outcome}"}} 0.0' in lines
     assert 'database_events_inserted_total{event_type="audit"} 0.0' in lines
 

@@ -39,6 +39,8 @@ def secret_env(tmp_path: Path) -> dict[str, str]:
             "SHAKENFIST_MARIADB_GATEWAY_HOSTS": "127.0.0.1",
             "SHAKENFIST_MARIADB_GATEWAY_PORT": str(free_port()),
             "SHAKENFIST_MARIADB_GATEWAY_TIMEOUT": "1",
+            "SHAKENFIST_EVENTLOG_NODE_IP": "127.0.0.1",
+            "SHAKENFIST_EVENTLOG_API_PORT": str(free_port()),
             "SHAKENFIST_GRPC_TLS_CA_FILE": str(cert),
             "SHAKENFIST_GRPC_TLS_CERT_FILE": str(cert),
             "SHAKENFIST_GRPC_TLS_KEY_FILE": str(key),

@@ -44,7 +44,7 @@ class ServeProcess:
         log = open(log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sfeventlog.cli.main", "serve", kind,
-             "--listen", "127.0.0.1:0", *args],
+             "--listen", "127.0.0.1:0", "--metrics-port", "0", *args],
             stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True,
             env=None if env is None else dict(env),
         )

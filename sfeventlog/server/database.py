@@ -1,11 +1,15 @@
 """The reference sf-database: ``DatabaseService.RecordEventBatch`` over an EventStore.
 
 The store counts inserts and duplicates and refreshes the row gauge
-(``sfeventlog.store.metrics``); this module counts RPCs.
+(``sfeventlog.store.metrics``); this module counts RPCs, under upstream's
+names (``database_record_event_batch_total``, ``database_requests_total``)
+and by outcome.
 
 Requests are parsed here (not by grpc), so garbage bytes, unknown enum
 values and missing fields get INVALID_ARGUMENT with a message saying what
-is wrong.  Store outcomes map to ``StatusReply``:
+is wrong.  An object type that maps to no name is answered as upstream
+does: ``success=false``, ``error="Invalid object_type in event <uuid>"``.
+Store outcomes map to ``StatusReply``:
 
 * stored (including replays ignored by ``INSERT IGNORE``): ``success=true``;
 * the store rejects the data (``PermanentError``): ``success=false``,
@@ -32,19 +36,24 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
 from sfeventlog.server.limits import MAX_EVENTS_PER_REQUEST, limit_problems
-from sfeventlog.server.metrics import RECORD_EVENT_BATCH, RECORD_OUTCOMES
+from sfeventlog.server.metrics import (
+    OPERATIONS,
+    RECORD_EVENT_BATCH_OUTCOMES,
+    RECORD_OUTCOMES,
+    count_request,
+)
 from sfeventlog.server.runtime import RunningServer, ServerOptions, start_server
 from sfeventlog.server.stores import PerThread
 from sfeventlog.server.storewatch import StoreWatch, health_follows
 from sfeventlog.store.base import EventStore
 from sfeventlog.wire import database_pb2
-from sfeventlog.wire.database_codec import DecodeError, decode_entry
+from sfeventlog.wire.database_codec import DecodeError, UnmappableObjectType, decode_entry
 
 LOG = logging.getLogger(__name__)
 
 SERVICE = database_pb2.DESCRIPTOR.services_by_name["DatabaseService"].full_name
 
-_OUTCOMES = {name: RECORD_EVENT_BATCH.labels(outcome=name)
+_OUTCOMES = {name: RECORD_EVENT_BATCH_OUTCOMES.labels(outcome=name)
              for name in RECORD_OUTCOMES}
 
 
@@ -53,7 +62,11 @@ class InvalidRequest(ValueError):
 
 
 def parse_request(data: bytes) -> list[EventRecord]:
-    """Decode and validate a serialized ``RecordEventBatchRequest``."""
+    """Decode and validate a serialized ``RecordEventBatchRequest``.
+
+    Raises ``InvalidRequest``, or ``UnmappableObjectType`` (answered with a
+    ``StatusReply``, as upstream does).
+    """
     try:
         request = database_pb2.RecordEventBatchRequest.FromString(data)
     except ProtobufDecodeError as exc:
@@ -65,6 +78,8 @@ def parse_request(data: bytes) -> list[EventRecord]:
     for i, entry in enumerate(request.events):
         try:
             record = decode_entry(entry, i)
+        except UnmappableObjectType:
+            raise
         except DecodeError as exc:
             raise InvalidRequest(str(exc)) from None
         problems = limit_problems(record)
@@ -84,8 +99,14 @@ class DatabaseService:
         self.watch = StoreWatch(self._watch_store.ping, self._watch_store.where)
 
     def record_event_batch(self, data: bytes, context: grpc.ServicerContext) -> bytes:
+        OPERATIONS["record_event_batch"].inc()
+        count_request("RecordEventBatch", context.invocation_metadata())
         try:
             records = parse_request(data)
+        except UnmappableObjectType as exc:
+            _OUTCOMES["invalid"].inc()
+            return database_pb2.StatusReply(success=False,
+                                            error=exc.upstream_reply()).SerializeToString()
         except InvalidRequest as exc:
             _OUTCOMES["invalid"].inc()
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))

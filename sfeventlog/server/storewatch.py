@@ -16,8 +16,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health_pb2
 
 LOG = logging.getLogger(__name__)
 
@@ -110,7 +111,13 @@ class StoreWatch:
             LOG.warning("could not update health: %s", exc)
 
 
-def health_follows(watch: StoreWatch, servicer: health.HealthServicer,
+class HealthSetter(Protocol):
+    """What health_follows needs: the server's health, settable from any thread."""
+
+    def set(self, service: str, status: int) -> None: ...
+
+
+def health_follows(watch: StoreWatch, servicer: HealthSetter,
                    services: Sequence[str]) -> None:
     """Start ``watch``; the health of the server ("") and of ``services`` follows it."""
     serving = health_pb2.HealthCheckResponse.SERVING

@@ -115,6 +115,7 @@ class MariaDBEventStore(EventStore):
     """
 
     def __init__(self, settings: Settings) -> None:
+        settings.require_mariadb()
         self.settings = settings
         self._conn: Conn | None = None
         self._lock = threading.Lock()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import grpc
 
 from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError, TransportError
+from sfeventlog.wire.caller import CALLER_DAEMON, CALLER_NODE, caller_daemon
 
 #: Codes meaning "the same call may work later".
 RETRYABLE_CODES = frozenset({
@@ -45,11 +48,20 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
         raise ConfigError(f"cannot read a SHAKENFIST_GRPC_TLS_* file: {exc}") from exc
 
 
-def open_channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.Channel:
+#: Codes after which the ``database`` transport tries the next host at once:
+#: the host is down (UNAVAILABLE) or stalled (DEADLINE_EXCEEDED).  A retry
+#: elsewhere is safe, stores ignore a second copy of an event.
+FAILOVER_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+def open_channel(target: str, credentials: grpc.ChannelCredentials | None,
+                 interceptors: Sequence[grpc.UnaryUnaryClientInterceptor] = ()) -> grpc.Channel:
     """A channel to ``target``; connecting happens on the first call."""
     if credentials is None:
-        return grpc.insecure_channel(target)
-    return grpc.secure_channel(target, credentials)
+        channel = grpc.insecure_channel(target)
+    else:
+        channel = grpc.secure_channel(target, credentials)
+    return grpc.intercept_channel(channel, *interceptors) if interceptors else channel
 
 
 def health_probe(channel: grpc.Channel, service: str = "", timeout: float = 1.0) -> bool:
@@ -145,3 +157,31 @@ def classify_rpc_error(exc: grpc.RpcError, what: str,
         # batches can.
         return PermanentError(message)
     return RetryableError(message)
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Sequence[tuple[str, str | bytes]] | None
+    credentials: grpc.CallCredentials | None
+    wait_for_ready: bool | None
+    compression: grpc.Compression | None
+
+
+class CallerMetadataInterceptor(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """Adds ``caller-daemon`` and ``caller-node`` to every unary call.
+
+    Attribution must never break a call: the daemon name is read at call
+    time, the node name is fixed per channel.
+    """
+
+    def __init__(self, node: str, daemon: Callable[[], str] = caller_daemon) -> None:
+        self._node = node
+        self._daemon = daemon
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = [*(details.metadata or ()), (CALLER_DAEMON, self._daemon()),
+                    (CALLER_NODE, self._node)]
+        return continuation(_CallDetails(
+            details.method, details.timeout, metadata, details.credentials,
+            details.wait_for_ready, getattr(details, "compression", None)), request)

@@ -21,6 +21,22 @@ class DecodeError(ValueError):
     """A request field cannot become an EventRecord; the message says which."""
 
 
+class UnmappableObjectType(DecodeError):
+    """An object's type is neither an ``ObjectType`` number we know nor named.
+
+    Upstream's sf-database answers this case with a ``StatusReply``, not a
+    gRPC error (see ``upstream_reply``), so it has its own class.
+    """
+
+    def __init__(self, message: str, event_uuid: str) -> None:
+        super().__init__(message)
+        self.event_uuid = event_uuid
+
+    def upstream_reply(self) -> str:
+        """Upstream's exact ``StatusReply.error`` for this event."""
+        return f"Invalid object_type in event {self.event_uuid}"
+
+
 # One encoder for every call: json.dumps with options builds a new one each time.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -52,22 +68,29 @@ def encode_batch(records: Sequence[EventRecord]) -> database_pb2.RecordEventBatc
     return database_pb2.RecordEventBatchRequest(events=[encode_record(r) for r in records])
 
 
-def _unknown_type(entry: database_pb2.EventBatchEntry, where: str) -> DecodeError:
+def _unknown_type(entry: database_pb2.EventBatchEntry, where: str) -> UnmappableObjectType:
     for i, obj in enumerate(entry.objects):
         if not obj.object_type_name and int(obj.object_type) not in NAME_BY_NUMBER:
-            return DecodeError(f"{where}.objects[{i}].object_type: unknown ObjectType value"
-                               f" {int(obj.object_type)} (and no object_type_name)")
-    return DecodeError(f"{where}.objects: unknown object type")
+            return UnmappableObjectType(
+                f"{where}.objects[{i}].object_type: unknown ObjectType value"
+                f" {int(obj.object_type)} (and no object_type_name)", entry.event_uuid)
+    return UnmappableObjectType(f"{where}.objects: unknown object type", entry.event_uuid)
 
 
 def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> EventRecord:
-    """Raise ``DecodeError`` naming the field.
+    """Raise ``DecodeError`` naming the field (``UnmappableObjectType`` for a type).
 
     ``where`` prefixes messages; an int ``i`` means ``events[i]`` (formatted
     only on error: this is the server's hot path).
     """
     if isinstance(where, int):
         where = f"events[{where}]"
+    # Object types first, as upstream checks them before anything else.
+    names = NAME_BY_NUMBER
+    objects = [(obj.object_type_name or names.get(obj.object_type, ""), obj.object_uuid)
+               for obj in entry.objects]
+    if not all(t for t, _ in objects):
+        raise _unknown_type(entry, where)
     if not entry.event_uuid:
         raise DecodeError(f"{where}.event_uuid: missing")
     extra = None
@@ -78,11 +101,6 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> Event
             raise DecodeError(f"{where}.extra_json: not valid JSON ({exc})") from None
         if not isinstance(extra, dict):
             raise DecodeError(f"{where}.extra_json: must be a JSON object")
-    names = NAME_BY_NUMBER
-    objects = [(obj.object_type_name or names.get(obj.object_type, ""), obj.object_uuid)
-               for obj in entry.objects]
-    if not all(t for t, _ in objects):
-        raise _unknown_type(entry, where)
     # Upstream peers never set has_duration: their 0 means "absent".
     duration = entry.duration if entry.has_duration else (entry.duration or None)
     try:

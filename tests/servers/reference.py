@@ -27,12 +27,15 @@ class ServerProcess:
     """One ``sfeventlog serve KIND ...`` child process."""
 
     def __init__(self, kind: str, args: Sequence[str], env: Mapping[str, str] | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, free_ports: bool = True) -> None:
+        """``free_ports=False``: no ``--listen``/``--metrics-port``, the server's defaults."""
         self.kind = kind
+        self.free_ports = free_ports
         self.args = list(args)
         self.env = dict(os.environ if env is None else env)
         self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
+        self.host = "127.0.0.1"
         self.port = 0
         self.metrics_url: str | None = None
         self.output: list[str] = []
@@ -40,11 +43,11 @@ class ServerProcess:
 
     @property
     def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        cmd = [*SFEVENTLOG, "serve", self.kind, "--listen", "127.0.0.1:0",
-               "--metrics-port", "0", *self.args]
+        ports = ["--listen", "127.0.0.1:0", "--metrics-port", "0"] if self.free_ports else []
+        cmd = [*SFEVENTLOG, "serve", self.kind, *ports, *self.args]
         stderr = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
@@ -67,7 +70,7 @@ class ServerProcess:
             line = line.rstrip("\n")
             self.output.append(line)
             if m := _LISTENING.match(line):
-                self.port = int(m.group(2))
+                self.host, self.port = m.group(1), int(m.group(2))
             if m := _METRICS.match(line):
                 self.metrics_url = m.group(1)
             if self.port and self.metrics_url:
