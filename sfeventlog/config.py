@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SHAKENFIST_"
 
+LogFormat = Literal["text", "json"]
+
 
 class Settings(BaseSettings):
     """All keys sfeventlog and its bundled transports read.
@@ -32,6 +34,8 @@ class Settings(BaseSettings):
     eventlog_spool_high_water_mark: int = Field(default=100_000, ge=1)
     eventlog_spool_durability: Literal["normal", "full"] = "normal"
     node_name: str = Field(default_factory=socket.getfqdn, min_length=1, max_length=255)
+    # Output of the sfeventlog command's own logs (libraries never get handlers).
+    log_format: LogFormat = "text"
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")

@@ -18,7 +18,7 @@ def register(sub: Any) -> None:
         description="Measure enqueue, depth sampling, drains, store scale, recovery and"
         " memory; print each figure (a median) next to a reference measured in the same"
         " run, the ratio, the target and PASS/MISS. MariaDB figures use a private"
-        " throwaway mariadbd (never the system one). See docs/performance.md.",
+        " throwaway mariadbd (never the system one). See 'sfeventlog docs performance'.",
         examples=[
             "sfeventlog bench --quick",
             "sfeventlog bench --only enqueue backlog",

@@ -10,8 +10,15 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import cast
 
+from pydantic import ValidationError
+
+import sfeventlog
+from sfeventlog import logsetup
 from sfeventlog.cli.common import UsageError
+from sfeventlog.cli.docs import see
+from sfeventlog.config import LogFormat, Settings
 from sfeventlog.errors import SfEventlogError
 
 EXIT_OK = 0
@@ -31,6 +38,8 @@ COMMAND_MODULES = [
     "sfeventlog.cli.migrate",
     "sfeventlog.cli.events",
     "sfeventlog.cli.bench",
+    "sfeventlog.cli.config",
+    "sfeventlog.cli.docs",
 ]
 
 
@@ -39,9 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sfeventlog",
         description="Durable, pluggable event-log write path for Shaken Fist.",
         epilog="Configuration comes from SHAKENFIST_* environment variables;"
-        " see docs/configuration.md.",
+        f" {see('configuration')} for every key.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {sfeventlog.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--log-format", choices=logsetup.LOG_FORMATS,
+        help="text, or one JSON object per line (default: SHAKENFIST_LOG_FORMAT, else text)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -51,10 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logsetup.configure(logging.INFO if args.verbose else logging.WARNING, _log_format(args))
     try:
         return int(args.func(args) or EXIT_OK)
     except UsageError as exc:
@@ -65,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
+
+
+def _log_format(args: argparse.Namespace) -> LogFormat:
+    if args.log_format is not None:
+        return cast(LogFormat, args.log_format)
+    try:
+        return Settings().log_format
+    except ValidationError:
+        # The command itself reports the invalid settings.
+        return "text"
 
 
 if __name__ == "__main__":

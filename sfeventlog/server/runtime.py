@@ -113,7 +113,7 @@ class RunningServer:
         requested = threading.Event()
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            LOG.warning("signal %d: health NOT_SERVING, stopping within %.1fs", signum, self.grace)
+            LOG.info("signal %d: health NOT_SERVING, stopping within %.1fs", signum, self.grace)
             requested.set()
 
         signal.signal(signal.SIGTERM, handler)
