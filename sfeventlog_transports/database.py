@@ -43,6 +43,8 @@ def classify_reply_error(error: str, target: str) -> PermanentError | RetryableE
 class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
     """Sends batches to sf-database over gRPC; one reused channel, lazily opened."""
 
+    api_version = 1
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         hosts = settings.gateway_hosts()

@@ -15,6 +15,8 @@ from sfeventlog_transports._store import StoreTransport
 class MariaDBTransport(StoreTransport):
     """Writes each batch in one MariaDB transaction (see ``MariaDBEventStore``)."""
 
+    api_version = 1
+
     def make_store(self) -> EventStore:
         # Imported here so that listing or loading transports stays cheap.
         from sfeventlog.store.mariadb import MariaDBEventStore

@@ -208,3 +208,23 @@ def test_systemd_units_cover_every_service_command() -> None:
     for unit in units:
         for var in re.findall(r"\$\{(\w+)\}", (UNITS / unit).read_text()):
             assert f"\n{var}=" in example, f"{unit} uses {var}, not in the env example"
+
+
+@pytest.mark.parametrize("command", [["status", "--help"], ["--version"], ["docs"],
+                                     ["transports", "--json"]])
+def test_cli_commands_never_import_benchmarks_or_pymysql(command: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHAKENFIST_")}
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "sfeventlog.cli.main",
+                           *command], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+               if line.startswith("import time:")}
+    assert "sfeventlog.cli.common" in modules
+    loaded = sorted(m for m in modules if m.startswith(("sfeventlog_bench", "pymysql")))
+    assert not loaded, f"sfeventlog {' '.join(command)} imported {loaded}"
+
+
+def test_the_benchmarks_are_not_in_the_runtime_package() -> None:
+    assert not (ROOT / "sfeventlog" / "bench").exists()
+    proc = _run("bench", "--list")
+    assert proc.returncode == 0 and "enqueue" in proc.stdout.split()
