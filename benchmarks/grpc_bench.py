@@ -4,7 +4,7 @@
 A thin wrapper: the ``drain`` group (figures 5-6: raw limit, ``mariadb``,
 ``database``, ``legacy`` and ``sqlite`` drains, the transports alone) and the
 ``steps`` group (CPU per batch of each step on the database path) live in
-``sfeventlog/bench``.  See docs/performance.md.
+``benchmarks/sfeventlog_bench``.  See docs/performance.md.
 
     python benchmarks/grpc_bench.py             # sfeventlog bench --only drain steps
     python benchmarks/grpc_bench.py --quick

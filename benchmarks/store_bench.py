@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Event-store benchmark: now part of ``sfeventlog bench`` (a thin wrapper).
 
-The store figures live in ``sfeventlog/bench``: raw PyMySQL limit, the
+The store figures live in ``benchmarks/sfeventlog_bench``: raw PyMySQL limit, the
 ``mariadb`` transport alone and the per-row baseline in the ``drain`` group
 (figures 6d and 6f beside figure 5), the 1M-row uuid7/uuid4 scale run in the
 ``scale`` group (figure 7).  See docs/performance.md.

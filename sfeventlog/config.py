@@ -17,6 +17,8 @@ from sfeventlog.limits import LIMITS
 
 ENV_PREFIX = "SHAKENFIST_"
 
+LogFormat = Literal["text", "json"]
+
 
 class Settings(BaseSettings):
     """All keys sfeventlog and its bundled transports read.
@@ -40,6 +42,8 @@ class Settings(BaseSettings):
     log_events_to_loki: bool = True
     # Upstream's NODE_MESH_IP: where ``serve database`` listens by default.
     node_mesh_ip: str = ""
+    # Output of the sfeventlog command's own logs (libraries never get handlers).
+    log_format: LogFormat = "text"
 
     # Embedded SQLite store (transport ``sqlite``).
     eventlog_sqlite_path: Path = Path("/srv/shakenfist/eventlog/events.sqlite")

@@ -12,7 +12,12 @@ from stevedore.exception import NoMatches
 
 from sfeventlog.config import Settings
 from sfeventlog.errors import TransportLoadError
-from sfeventlog.transport import TRANSPORT_API_VERSION, Transport
+from sfeventlog.transport import (
+    SUPPORTED_TRANSPORT_API_VERSIONS,
+    TRANSPORT_API_VERSION,
+    Transport,
+    declared_api_version,
+)
 
 NAMESPACE = "sfeventlog.transports"
 CONFIG_KEY = "eventlog_transport (env SHAKENFIST_EVENTLOG_TRANSPORT)"
@@ -90,14 +95,23 @@ def load_transport_class(name: str) -> type[Transport]:
         raise TransportLoadError(
             f"transport {name!r} ({_describe(name)}) is not a sfeventlog.transport.Transport subclass"
         )
-    version = getattr(plugin, "api_version", None)
-    if version != TRANSPORT_API_VERSION:
+    version = declared_api_version(plugin)
+    if version is None:
+        raise TransportLoadError(
+            f"transport {name!r} ({_describe(name)}) states no transport API version: its class"
+            f" must set api_version = {TRANSPORT_API_VERSION} (the version it was written for)"
+        )
+    if version not in SUPPORTED_TRANSPORT_API_VERSIONS:
         raise TransportLoadError(
             f"transport {name!r} ({_describe(name)}) implements transport API version {version},"
-            f" but this sfeventlog speaks version {TRANSPORT_API_VERSION}; upgrade the plugin or"
+            f" but this sfeventlog speaks version {_versions()}; upgrade the plugin or"
             " sfeventlog so that they match"
         )
     return plugin
+
+
+def _versions() -> str:
+    return " or ".join(str(v) for v in sorted(SUPPORTED_TRANSPORT_API_VERSIONS))
 
 
 def _describe(name: str) -> str:

@@ -15,9 +15,27 @@ from typing import ClassVar
 from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 
-#: Bumped when the contract below changes incompatibly.  A plugin declares
-#: the version it was written for in ``Transport.api_version``.
+#: Bumped when the contract below changes incompatibly.  A plugin states
+#: the version it was written for as a literal, ``api_version = 1``, on its
+#: own class; the loader refuses a version outside the supported set.
 TRANSPORT_API_VERSION = 1
+
+#: The plugin API versions this sfeventlog can load.
+SUPPORTED_TRANSPORT_API_VERSIONS: frozenset[int] = frozenset({1})
+
+
+def declared_api_version(cls: type) -> object:
+    """The ``api_version`` a plugin class (or a base of its own) states.
+
+    ``Transport`` itself states none, so a plugin that forgot the line has
+    None rather than silently inheriting whatever this sfeventlog speaks.
+    """
+    for klass in cls.__mro__:
+        if klass is Transport:
+            break
+        if "api_version" in vars(klass):
+            return vars(klass)["api_version"]
+    return None
 
 
 class Transport(abc.ABC):
@@ -38,8 +56,9 @@ class Transport(abc.ABC):
     * The object is used by one drainer thread at a time.
     """
 
-    #: The contract version this plugin implements.
-    api_version: ClassVar[int] = TRANSPORT_API_VERSION
+    #: The contract version this plugin implements; every plugin sets it to
+    #: a literal (see ``declared_api_version``).
+    api_version: ClassVar[int]
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

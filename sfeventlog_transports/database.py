@@ -46,6 +46,8 @@ BENCH_SECONDS = 30.0
 class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
     """Sends batches to sf-database over gRPC; one reused channel per host, lazily opened."""
 
+    api_version = 1
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         hosts = settings.gateway_hosts()

@@ -31,6 +31,8 @@ class LegacyTransport(GrpcTransport[event_pb2_grpc.EventServiceStub]):
     ``ack=false`` (the server failed some event of the batch) is retryable.
     """
 
+    api_version = 1
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         host = settings.require("eventlog_node_ip", "the legacy transport")

@@ -16,6 +16,8 @@ from sfeventlog_transports._store import StoreTransport
 class MariaDBTransport(StoreTransport):
     """Writes each batch in one MariaDB transaction (see ``MariaDBEventStore``)."""
 
+    api_version = 1
+
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         settings.require_mariadb()  # fail at load, not as an endless retry

@@ -17,6 +17,8 @@ DISCARDED = Counter(
 class NullTransport(Transport):
     """Discards everything and counts it; for tests, benchmarks and opting out."""
 
+    api_version = 1
+
     def record_event_batch(self, records: Sequence[EventRecord]) -> None:
         """Return at once; the records are counted, then forgotten."""
         DISCARDED.inc(len(records))

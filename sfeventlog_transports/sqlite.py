@@ -16,6 +16,8 @@ from sfeventlog_transports._store import StoreTransport
 class SqliteTransport(StoreTransport):
     """Writes each batch in one SQLite transaction (see ``SqliteEventStore``)."""
 
+    api_version = 1
+
     def make_store(self) -> EventStore:
         from sfeventlog.store.sqlite import SqliteEventStore
 

@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from sfeventlog_bench.figures import Figure, Target, render_json, render_table, unavailable
+from sfeventlog_bench.runner import GROUP_NAMES
 
-from sfeventlog.bench.figures import Figure, Target, render_json, render_table, unavailable
-from sfeventlog.bench.runner import GROUP_NAMES
 from sfeventlog.cli.main import main as cli_main
 from tests.backends import unavailable as backend_unavailable
 

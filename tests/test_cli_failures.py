@@ -83,6 +83,15 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
     "bench": [
         (["--quick", "--only", "enqueue", "--tmpdir", "{afile}"], {}, 1),
     ],
+    "config check": [
+        (["check"], HWM_LOTS, 2),
+        (["check", "--json"], BLANK_TRANSPORT, 2),
+        (["check", "--connect"], {"SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",
+                                  "SHAKENFIST_EVENTLOG_SQLITE_PATH": "{afile}/e.db"}, 1),
+    ],
+    "docs": [
+        (["no-such-page"], {}, 2),
+    ],
 }
 
 

@@ -34,6 +34,12 @@ class FutureTransport(Transport):
         pass
 
 class CurrentTransport(Transport):
+    api_version = 1
+
+    def record_event_batch(self, records):
+        pass
+
+class UnversionedTransport(Transport):
     def record_event_batch(self, records):
         pass
 """
@@ -56,6 +62,7 @@ def fake_dist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         [sfeventlog.transports]
         fromthefuture = {MODULE}:FutureTransport
         uptodate = {MODULE}:CurrentTransport
+        unversioned = {MODULE}:UnversionedTransport
         brokenplugin = {MODULE}_broken:CurrentTransport
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -82,6 +89,17 @@ def test_plugin_for_another_api_version_gets_a_clear_error(fake_dist: Path) -> N
     assert f"this sfeventlog speaks version {TRANSPORT_API_VERSION}" in message
     assert f"{DIST} {DIST_VERSION}" in message  # which distribution to upgrade
     assert "upgrade" in message
+
+
+def test_plugin_that_states_no_version_is_refused(fake_dist: Path) -> None:
+    # Transport states no version of its own: forgetting the line is an error,
+    # not a silent match with whatever this sfeventlog speaks.
+    with pytest.raises(TransportLoadError) as info:
+        load_transport_class("unversioned")
+    message = str(info.value)
+    assert "states no transport API version" in message
+    assert f"api_version = {TRANSPORT_API_VERSION}" in message
+    assert f"{DIST} {DIST_VERSION}" in message
 
 
 def test_unknown_name_names_the_key_lists_installed_and_suggests(fake_dist: Path) -> None:

@@ -8,17 +8,18 @@ import sys
 from typing import Any
 
 from sfeventlog.cli.common import UsageError, add_command
+from sfeventlog.errors import SfEventlogError
 
 
 def register(sub: Any) -> None:
-    from sfeventlog.bench.runner import GROUPS
-
+    # The benchmark code is its own package (benchmarks/sfeventlog_bench),
+    # imported only when the command runs: no other command pays for it.
     p = add_command(
         sub, "bench", help="benchmark the write path against the physical limit and peers",
         description="Measure enqueue, depth sampling, drains, store scale, recovery and"
         " memory; print each figure (a median) next to a reference measured in the same"
         " run, the ratio, the target and PASS/MISS. MariaDB figures use a private"
-        " throwaway mariadbd (never the system one). See docs/performance.md.",
+        " throwaway mariadbd (never the system one). See 'sfeventlog docs performance'.",
         examples=[
             "sfeventlog bench --quick",
             "sfeventlog bench --only enqueue backlog",
@@ -32,7 +33,8 @@ def register(sub: Any) -> None:
     p.add_argument("--save", metavar="PATH", default=None,
                    help="also write the results as JSON to PATH (with the per-run values)")
     p.add_argument("--only", nargs="+", metavar="NAME",
-                   help="only these groups: " + ", ".join(g.name for g in GROUPS))
+                   help="only these groups (--list shows them)")
+    p.add_argument("--list", action="store_true", help="list the groups of figures and exit")
     p.add_argument("--tmpdir", default=None, help="where the temporary files go")
     p.set_defaults(func=run)
 
@@ -42,8 +44,16 @@ def _in_ci() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sfeventlog.bench import runner
-
+    try:
+        from sfeventlog_bench import runner
+    except ImportError as exc:
+        raise SfEventlogError(
+            f"the benchmarks are not installed ({exc}); pip install 'sfeventlog[bench]'"
+        ) from None
+    if args.list:
+        for name in runner.GROUP_NAMES:
+            print(name)
+        return 0
     unknown = sorted(set(args.only or ()) - set(runner.GROUP_NAMES))
     if unknown:
         raise UsageError(f"unknown group(s) {', '.join(unknown)};"

@@ -7,7 +7,6 @@ a user unless they asked for it with ``--debug`` (or ``-v``).
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sqlite3
 import sys
@@ -95,15 +94,3 @@ def silence_broken_pipe() -> None:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
 
-
-class QuietFormatter(logging.Formatter):
-    """Log lines without tracebacks; ``--debug`` uses the plain formatter."""
-
-    def formatException(self, ei: object) -> str:
-        return ""
-
-    def format(self, record: logging.LogRecord) -> str:
-        # logging caches the traceback text on the record; never show it.
-        record.exc_text = None
-        text = super().format(record)
-        return text.rstrip("\n") + (" (traceback with --debug)" if record.exc_info else "")

@@ -140,10 +140,11 @@ def store_factory(settings: Settings, sqlite: Path | None) -> Callable[[], Event
 
 
 def _announce_and_wait(running: RunningServer) -> int:
+    requested = running.catch_signals()
     print(f"listening on {running.target}", flush=True)
     if running.metrics_port is not None:
         print(f"metrics on http://{running.host}:{running.metrics_port}/metrics", flush=True)
-    running.wait_for_signal()
+    running.wait_for_signal(requested)
     print("stopped", flush=True)
     return 0
 

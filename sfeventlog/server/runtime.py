@@ -350,16 +350,26 @@ class RunningServer:
             self._metrics_server.server_close()
         self._on_stop()
 
-    def wait_for_signal(self) -> None:
-        """Block until SIGTERM or SIGINT (main thread only), then ``stop()``."""
+    def catch_signals(self) -> threading.Event:
+        """Install SIGTERM/SIGINT handlers (main thread only); the event is set on one.
+
+        Call it before announcing readiness, so a signal sent the moment the
+        server says it is up stops it cleanly instead of killing it.
+        """
         requested = threading.Event()
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            LOG.warning("signal %d: health NOT_SERVING, stopping within %.1fs", signum, self.grace)
+            LOG.info("signal %d: health NOT_SERVING, stopping within %.1fs", signum, self.grace)
             requested.set()
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        return requested
+
+    def wait_for_signal(self, requested: threading.Event | None = None) -> None:
+        """Block until SIGTERM or SIGINT, then ``stop()``."""
+        if requested is None:
+            requested = self.catch_signals()
         while not requested.wait(0.5):
             if self._stopped.is_set():
                 return

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import enum
 
-import pymysql
+# PyMySQL is imported inside the two functions that need it: the table is
+# also read by the gRPC reply classifier, which must not pull a database
+# driver into every CLI command and daemon.
 
 
 class ErrorKind(enum.Enum):
@@ -85,6 +87,8 @@ ERROR_KINDS: dict[int, ErrorKind] = {
 
 def error_number(exc: BaseException) -> int | None:
     """The server or client error number a PyMySQL error carries, if any."""
+    import pymysql
+
     if isinstance(exc, pymysql.MySQLError) and exc.args and isinstance(exc.args[0], int):
         return exc.args[0]
     return None
@@ -92,6 +96,8 @@ def error_number(exc: BaseException) -> int | None:
 
 def classify(exc: BaseException) -> tuple[ErrorKind, bool]:
     """How to handle ``exc``; the flag says whether the table knew it."""
+    import pymysql
+
     number = error_number(exc)
     if number is not None and number in ERROR_KINDS:
         return ERROR_KINDS[number], True

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from sfeventlog.config import Settings
 from sfeventlog.ids import uuid7
 from sfeventlog.records import EventRecord
+from sfeventlog.testing.requirements import Requirement
 
 
 @runtime_checkable
@@ -18,30 +19,35 @@ class ContractBackend(Protocol):
 
     ``name`` is the entry-point name; the kit builds every transport through
     ``sfeventlog.loader`` by that name, so registration is tested too.
+
+    ``meets`` lists the requirements (``sfeventlog.testing.Requirement``)
+    this backend meets; ``unmet`` gives the reason for every other one. The
+    kit calls a method below only when its requirement is met.
     """
 
     name: str
+    meets: frozenset[Requirement]
+    unmet: Mapping[Requirement, str]
 
     def settings(self) -> Settings:
         """Settings that select this transport and point at a working store."""
         ...
 
-    def unreachable_settings(self) -> Settings | None:
-        """Settings that select this transport but point at no store, or
-        None if the transport has no store to be cut off from."""
+    def unreachable_settings(self) -> Settings:
+        """Settings that select this transport but point at no store
+        (needs ``UNREACHABLE``)."""
         ...
 
-    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
-        """The stored records with these uuids, or None if the store keeps
-        nothing readable (a discarding transport)."""
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord]:
+        """The stored records with these uuids (needs ``READ_BACK``)."""
         ...
 
     def count_stored(self, event_uuids: Sequence[str]) -> int:
         """How many stored copies of these events exist (duplicates count)."""
         ...
 
-    def rejected_record(self) -> EventRecord | None:
-        """A valid EventRecord the store rejects, or None if it rejects nothing."""
+    def rejected_record(self) -> EventRecord:
+        """A valid EventRecord the store rejects (needs ``REJECTS_RECORDS``)."""
         ...
 
 

@@ -10,11 +10,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from sfeventlog_bench.servers import mariadb_env as bench_mariadb_env
 
-from sfeventlog.bench.servers import mariadb_env as bench_mariadb_env
 from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.testing.backend import make_record
+from sfeventlog.testing.requirements import Requirement
 from tests.backends.mariadb import MariaDBBackend
 from tests.servers.mariadb import MariaDBServer, free_port
 from tests.servers.reference import ServerProcess
@@ -34,6 +35,8 @@ def start_database_server(mariadb: MariaDBServer, database: str, tmp_path: Path,
 
 class DatabaseBackend:
     name = "database"
+    meets = frozenset(Requirement)
+    unmet: dict[Requirement, str] = {}
 
     def __init__(self, server: ServerProcess, store: MariaDBBackend, tmp_path: Path) -> None:
         self.server = server
@@ -45,16 +48,16 @@ class DatabaseBackend:
                         mariadb_gateway_port=self.server.port, mariadb_gateway_timeout=30.0,
                         eventlog_spool_dir=self.tmp_path / "spool")
 
-    def unreachable_settings(self) -> Settings | None:
+    def unreachable_settings(self) -> Settings:
         return self.settings().model_copy(update={"mariadb_gateway_port": free_port()})
 
-    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord]:
         return self.store.read_back(event_uuids)
 
     def count_stored(self, event_uuids: Sequence[str]) -> int:
         return self.store.count_stored(event_uuids)
 
-    def rejected_record(self) -> EventRecord | None:
+    def rejected_record(self) -> EventRecord:
         # Longer than the events.event_type column: INVALID_ARGUMENT.
         return make_record(event_type="x" * 33)
 

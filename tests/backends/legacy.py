@@ -12,6 +12,7 @@ from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.server.legacy_store import LegacyRow, read_rows
 from sfeventlog.testing.backend import make_record
+from sfeventlog.testing.requirements import Requirement
 from sfeventlog.wire.legacy_codec import split_extra
 from tests.servers.mariadb import free_port
 from tests.servers.reference import ServerProcess
@@ -32,6 +33,8 @@ def record_from_rows(rows: Sequence[LegacyRow]) -> EventRecord:
 
 class LegacyBackend:
     name = "legacy"
+    meets = frozenset(Requirement)
+    unmet: dict[Requirement, str] = {}
 
     def __init__(self, server: ServerProcess, store_dir: Path, tmp_path: Path) -> None:
         self.server = server
@@ -43,7 +46,7 @@ class LegacyBackend:
                         eventlog_api_port=self.server.port, eventlog_api_timeout=10.0,
                         eventlog_spool_dir=self.tmp_path / "spool")
 
-    def unreachable_settings(self) -> Settings | None:
+    def unreachable_settings(self) -> Settings:
         return self.settings().model_copy(update={"eventlog_api_port": free_port()})
 
     def _rows(self, event_uuids: Sequence[str]) -> dict[str, list[LegacyRow]]:
@@ -54,7 +57,7 @@ class LegacyBackend:
                 grouped[row.correlation_id].append(row)
         return grouped
 
-    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord]:
         return [record_from_rows(rows) for rows in self._rows(event_uuids).values()]
 
     def count_stored(self, event_uuids: Sequence[str]) -> int:
@@ -62,7 +65,7 @@ class LegacyBackend:
         return sum(1 for rows in self._rows(event_uuids).values()
                    for r in rows if r.position == 0)
 
-    def rejected_record(self) -> EventRecord | None:
+    def rejected_record(self) -> EventRecord:
         # The reference server applies the MariaDB column limits.
         return make_record(event_type="x" * 33)
 

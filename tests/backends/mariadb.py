@@ -12,6 +12,7 @@ from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.store.mariadb import MariaDBEventStore
 from sfeventlog.testing.backend import make_record
+from sfeventlog.testing.requirements import Requirement
 
 if TYPE_CHECKING:
     from tests.servers.mariadb import MariaDBServer
@@ -22,6 +23,9 @@ pytest_plugins = ["tests.servers.mariadb"]
 
 class MariaDBBackend:
     name = "mariadb"
+    meets = frozenset({Requirement.READ_BACK, Requirement.DEDUPES,
+                       Requirement.REJECTS_RECORDS, Requirement.UNREACHABLE})
+    unmet = {Requirement.PROBE: "the mariadb transport has no cheap probe"}
 
     def __init__(self, server: MariaDBServer, database: str, tmp_path: Path) -> None:
         self.server = server
@@ -31,14 +35,14 @@ class MariaDBBackend:
     def settings(self) -> Settings:
         return self.server.settings(self.database, eventlog_spool_dir=self.tmp_path / "spool")
 
-    def unreachable_settings(self) -> Settings | None:
+    def unreachable_settings(self) -> Settings:
         # A port nothing listens on: connection refused at once.
         from tests.servers.mariadb import free_port
 
         return self.server.settings(self.database, mariadb_port=free_port(),
                                     eventlog_spool_dir=self.tmp_path / "spool")
 
-    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord]:
         store = MariaDBEventStore(self.settings())
         try:
             return store.get_events(event_uuids)
@@ -57,7 +61,7 @@ class MariaDBBackend:
             total += int(rows[0][0])
         return total
 
-    def rejected_record(self) -> EventRecord | None:
+    def rejected_record(self) -> EventRecord:
         # event_type is VARCHAR(32): strict mode rejects 33 characters.
         return make_record(event_type="x" * 33)
 

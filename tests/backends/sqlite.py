@@ -12,10 +12,14 @@ from sfeventlog.config import Settings
 from sfeventlog.records import EventRecord
 from sfeventlog.store.sqlite import SqliteEventStore
 from sfeventlog.testing.backend import make_record
+from sfeventlog.testing.requirements import Requirement
 
 
 class SqliteBackend:
     name = "sqlite"
+    meets = frozenset({Requirement.READ_BACK, Requirement.DEDUPES,
+                       Requirement.REJECTS_RECORDS, Requirement.UNREACHABLE})
+    unmet = {Requirement.PROBE: "a local file needs no cheap probe"}
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -25,7 +29,7 @@ class SqliteBackend:
         return Settings(eventlog_transport="sqlite", eventlog_sqlite_path=self.path,
                         eventlog_spool_dir=self.tmp_path / "spool")
 
-    def unreachable_settings(self) -> Settings | None:
+    def unreachable_settings(self) -> Settings:
         # A path under a regular file: the store can never be opened there.
         blocker = self.tmp_path / "not-a-directory"
         blocker.write_text("")
@@ -33,7 +37,7 @@ class SqliteBackend:
                         eventlog_sqlite_path=blocker / "events.sqlite",
                         eventlog_spool_dir=self.tmp_path / "spool")
 
-    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord] | None:
+    def read_back(self, event_uuids: Sequence[str]) -> list[EventRecord]:
         if not self.path.exists():
             return []
         store = SqliteEventStore(self.path)
@@ -56,7 +60,7 @@ class SqliteBackend:
         finally:
             conn.close()
 
-    def rejected_record(self) -> EventRecord | None:
+    def rejected_record(self) -> EventRecord:
         # Same column limits as MariaDB: event_type is at most 32 characters.
         return make_record(event_type="x" * 33)
 

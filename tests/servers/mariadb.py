@@ -1,4 +1,4 @@
-"""The suite's private MariaDB fixtures, over ``sfeventlog.bench.mariadb_server``.
+"""The suite's private MariaDB fixtures, over ``sfeventlog.testing.mariadb``.
 
 ``MariaDBServer`` (own data dir, own port, own socket; never the system
 MariaDB) lives in the package so that ``sfeventlog bench`` can use it too;
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sfeventlog.bench.mariadb_server import (
+from sfeventlog.testing.mariadb import (
     HOW_TO_ENABLE,
     TEST_PASSWORD,
     TEST_USER,

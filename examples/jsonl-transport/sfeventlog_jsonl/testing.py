@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sfeventlog.records import EventRecord
-from sfeventlog.testing import make_record
+from sfeventlog.testing import Requirement, make_record
 
 from sfeventlog_jsonl.transport import JsonlSettings, decode_line
 
@@ -26,6 +26,9 @@ class JsonlBackend:
     """A file in ``tmp_path`` as the store; a missing directory as the outage."""
 
     name = "jsonl"
+    # It meets every requirement of the kit; none is skipped.
+    meets = frozenset(Requirement)
+    unmet: dict[Requirement, str] = {}
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path

@@ -31,7 +31,7 @@ from pydantic import Field
 from sfeventlog.config import Settings
 from sfeventlog.errors import PermanentError, RetryableError
 from sfeventlog.records import EventRecord
-from sfeventlog.transport import TRANSPORT_API_VERSION, Transport
+from sfeventlog.transport import Transport
 
 LOG = logging.getLogger(__name__)
 
@@ -60,7 +60,9 @@ def decode_line(line: bytes) -> EventRecord:
 class JsonlTransport(Transport):
     """Appends each new event as one JSON line; see the module docstring."""
 
-    api_version = TRANSPORT_API_VERSION
+    # The contract version this plugin was written and tested for: a literal,
+    # so an sfeventlog that no longer speaks it refuses to load the plugin.
+    api_version = 1
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

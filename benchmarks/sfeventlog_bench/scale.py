@@ -8,10 +8,10 @@ interleaved round by round, with the server's default 128 MiB buffer pool.
 
 from __future__ import annotations
 
-from sfeventlog.bench.context import BenchContext, MariaDBMissing
-from sfeventlog.bench.figures import Figure, Target, unavailable
-from sfeventlog.bench.mariadb_store import TransportWriter, innodb_reads, prefill, settle
-from sfeventlog.bench.workload import BATCH, Objects, make_records
+from sfeventlog_bench.context import BenchContext, MariaDBMissing
+from sfeventlog_bench.figures import Figure, Target, unavailable
+from sfeventlog_bench.mariadb_store import TransportWriter, innodb_reads, prefill, settle
+from sfeventlog_bench.workload import BATCH, Objects, make_records
 
 
 def run(ctx: BenchContext) -> list[Figure]:

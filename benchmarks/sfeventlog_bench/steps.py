@@ -11,14 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure
-from sfeventlog.bench.servers import ServeProcess
-from sfeventlog.bench.workload import BATCH, Objects, batches
 from sfeventlog.payload import encode, parse_row, payload_from_record
 from sfeventlog.server.database import parse_request
 from sfeventlog.store.rows import event_row, object_rows
 from sfeventlog.wire.database_codec import encode_batch
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure
+from sfeventlog_bench.servers import ServeProcess
+from sfeventlog_bench.workload import BATCH, Objects, batches
 
 
 def _best_ms(step: Callable[[], object], per: int) -> float:

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, Target, unavailable
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, Target, unavailable
 
 
 def _rss_mb(field: str = "VmRSS") -> float:
@@ -58,7 +58,7 @@ def child(path: str) -> None:
 def run(ctx: BenchContext) -> list[Figure]:
     rows = ctx.scaled(100_000, 1_000_000)
     path = ctx.backlog_spool(rows, "memory.db")
-    proc = subprocess.run([sys.executable, "-m", "sfeventlog.bench.memory", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "sfeventlog_bench.memory", str(path)],
                           capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         return [unavailable("9", "drainer peak RSS", proc.stderr[-300:])]

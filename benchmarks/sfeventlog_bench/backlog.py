@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, Target
-from sfeventlog.bench.rawsqlite import CountingEnqueue
-from sfeventlog.bench.spoolwork import enqueuer, open_spool, trim
-from sfeventlog.bench.timing import interleaved
-from sfeventlog.bench.workload import event_payload
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, Target
+from sfeventlog_bench.rawsqlite import CountingEnqueue
+from sfeventlog_bench.spoolwork import enqueuer, open_spool, trim
+from sfeventlog_bench.timing import interleaved
+from sfeventlog_bench.workload import event_payload
 
 BACKLOG = 100_000
 

@@ -26,17 +26,6 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from sfeventlog.bench.context import BenchContext, MariaDBMissing
-from sfeventlog.bench.figures import Figure, Target, unavailable
-from sfeventlog.bench.mariadb_store import (
-    PerRowWriter,
-    RawWriter,
-    TransportWriter,
-    count_rows,
-    server_version,
-)
-from sfeventlog.bench.servers import ServeProcess, mariadb_env
-from sfeventlog.bench.workload import BATCH, Objects, make_records
 from sfeventlog.config import Settings
 from sfeventlog.drainer import Drainer
 from sfeventlog.loader import load_transport
@@ -44,6 +33,17 @@ from sfeventlog.payload import encode, payload_from_record
 from sfeventlog.records import EventRecord
 from sfeventlog.spool import Spool
 from sfeventlog.transport import Transport
+from sfeventlog_bench.context import BenchContext, MariaDBMissing
+from sfeventlog_bench.figures import Figure, Target, unavailable
+from sfeventlog_bench.mariadb_store import (
+    PerRowWriter,
+    RawWriter,
+    TransportWriter,
+    count_rows,
+    server_version,
+)
+from sfeventlog_bench.servers import ServeProcess, mariadb_env
+from sfeventlog_bench.workload import BATCH, Objects, make_records
 
 
 class DrainWriter:

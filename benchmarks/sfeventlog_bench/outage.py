@@ -27,8 +27,8 @@ from pathlib import Path
 
 import sfeventlog
 from sfeventlog import api, metrics
-from sfeventlog.bench.servers import ServeProcess
 from sfeventlog.config import Settings
+from sfeventlog_bench.servers import ServeProcess
 
 #: The lines figure 8 parses from the drill's output.
 RESUME_TO_EMPTY = "time from resume to depth 0:"

@@ -8,9 +8,9 @@ import time
 from prometheus_client import REGISTRY, generate_latest
 
 from sfeventlog import api, metrics
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, Target
-from sfeventlog.bench.spoolwork import open_spool
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, Target
+from sfeventlog_bench.spoolwork import open_spool
 
 
 def _ms(call: object, times: int) -> list[float]:

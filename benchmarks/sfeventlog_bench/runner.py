@@ -11,20 +11,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, render_json, render_table
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, render_json, render_table
 
 
 @dataclass(frozen=True)
 class Group:
-    """A module of figures: ``sfeventlog.bench.<module>.run(ctx)``."""
+    """A module of figures: ``sfeventlog_bench.<module>.run(ctx)``."""
 
     name: str
     figures: str
     needs_mariadb: bool = False
 
     def run(self, ctx: BenchContext) -> list[Figure]:
-        module = importlib.import_module(f"sfeventlog.bench.{self.name}")
+        module = importlib.import_module(f"sfeventlog_bench.{self.name}")
         run: Callable[[BenchContext], list[Figure]] = module.run
         return run(ctx)
 

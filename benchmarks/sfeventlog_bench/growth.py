@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure
-from sfeventlog.bench.spoolwork import enqueuer, null_drain_rate, open_spool, trim
-from sfeventlog.bench.workload import spool_rows
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure
+from sfeventlog_bench.spoolwork import enqueuer, null_drain_rate, open_spool, trim
+from sfeventlog_bench.workload import spool_rows
 
 
 def _label(rows: int) -> str:

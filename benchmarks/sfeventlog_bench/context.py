@@ -12,11 +12,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from sfeventlog.bench.mariadb_server import MariaDBServer, MariaDBUnavailable
-from sfeventlog.bench.mariadb_store import fresh_database
-from sfeventlog.bench.workload import spool_rows
 from sfeventlog.config import Settings
 from sfeventlog.spool import Spool
+from sfeventlog.testing.mariadb import MariaDBServer, MariaDBUnavailable
+from sfeventlog_bench.mariadb_store import fresh_database
+from sfeventlog_bench.workload import spool_rows
 
 N = TypeVar("N", int, float)
 

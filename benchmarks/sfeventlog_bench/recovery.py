@@ -1,6 +1,6 @@
 """Figure 8: time from the end of a store outage to an empty spool.
 
-Runs the outage drill (``sfeventlog.bench.outage``, also ``tools/outage-drill``)
+Runs the outage drill (``sfeventlog_bench.outage``, also ``tools/outage-drill``)
 in a child process: 1,000 events/s into a spool draining through the
 ``database`` transport while the server is SIGSTOPped, then SIGCONT.
 """
@@ -11,10 +11,10 @@ import re
 import subprocess
 import sys
 
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, Target, unavailable
-from sfeventlog.bench.outage import RESUME_TO_EMPTY, RESUME_TO_FIRST
-from sfeventlog.bench.timing import median
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, Target, unavailable
+from sfeventlog_bench.outage import RESUME_TO_EMPTY, RESUME_TO_FIRST
+from sfeventlog_bench.timing import median
 
 RATE = 1000
 
@@ -31,7 +31,7 @@ def run(ctx: BenchContext) -> list[Figure]:
     firsts: list[float] = []
     for n in range(runs):
         proc = subprocess.run(
-            [sys.executable, "-m", "sfeventlog.bench.outage", "--outage", str(outage),
+            [sys.executable, "-m", "sfeventlog_bench.outage", "--outage", str(outage),
              "--rate", str(RATE), "--lead", str(ctx.scaled(2, 5))],
             capture_output=True, text=True, timeout=outage + 300,
         )

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sfeventlog.bench.workload import EVENT, FQDN
 from sfeventlog.config import Settings
 from sfeventlog.drainer import Drainer
 from sfeventlog.loader import load_transport
 from sfeventlog.payload import build_payload, encode
 from sfeventlog.spool import Spool
+from sfeventlog_bench.workload import EVENT, FQDN
 
 
 def open_spool(path: Path) -> Spool:

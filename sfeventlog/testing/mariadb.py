@@ -2,10 +2,20 @@
 
 ``MariaDBServer`` runs the installed ``mariadbd`` with ``--no-defaults`` so no
 system configuration leaks in (the default 128 MiB buffer pool, for one),
-and never touches a system MariaDB.  ``sfeventlog bench`` and the test
-suite (``tests/servers/mariadb.py``, which adds the pytest fixtures) use it.
-Fault tests can ``stop()``, ``kill()`` (SIGKILL) and ``restart()`` it; the
-port and data survive a restart.
+and never touches a system MariaDB.  It is public so that a transport
+author can run the contract kit against a real server::
+
+    from sfeventlog.testing.mariadb import MariaDBServer
+
+    with MariaDBServer(tmp_path) as server:      # installs and starts it
+        database = server.create_database()
+        settings = server.settings(database)     # the mariadb transport's keys
+
+``sfeventlog bench`` and sfeventlog's own suite (``tests/servers/mariadb.py``
+adds the pytest fixtures) use it too.  Fault tests can ``stop()``,
+``kill()`` (SIGKILL) and ``restart()`` it; the port and data survive a
+restart.  ``MariaDBUnavailable`` is raised when no server can be started
+(no ``mariadbd`` installed, a failed bootstrap).
 
 Set ``MARIADBD`` to use another ``mariadbd`` binary.
 """
@@ -238,6 +248,13 @@ class MariaDBServer:
         }
         fields.update(overrides)
         return Settings(**fields)
+
+    def __enter__(self) -> MariaDBServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def __repr__(self) -> str:
         return f"MariaDBServer(port={self.port}, datadir={self.datadir})"

@@ -12,14 +12,18 @@ from typing import Any
 
 import pymysql
 
-from sfeventlog.bench.mariadb_server import MariaDBServer
-from sfeventlog.bench.workload import BATCH, FQDN, Objects, uuid7_at
 from sfeventlog.config import Settings
 from sfeventlog.loader import load_transport
 from sfeventlog.records import EventRecord
-from sfeventlog.store.mariadb import INSERT_EVENTS, INSERT_OBJECTS, MariaDBEventStore
+from sfeventlog.store.mariadb import INSERT_EVENTS, MariaDBEventStore
+from sfeventlog.store.mariadb import INSERT_OBJECTS as _INSERT_OBJECTS_BY_LAYOUT
 from sfeventlog.store.rows import event_row, object_rows
+from sfeventlog.testing.mariadb import MariaDBServer
 from sfeventlog.transport import Transport
+from sfeventlog_bench.workload import BATCH, FQDN, Objects, uuid7_at
+
+# The bench writes sfeventlog's own layout (with event_objects.ordinal).
+INSERT_OBJECTS = _INSERT_OBJECTS_BY_LAYOUT[True]
 
 EVENT_TYPES = ("audit", "mutate", "status", "usage")
 

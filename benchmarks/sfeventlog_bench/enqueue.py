@@ -7,14 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sfeventlog import api
-from sfeventlog.bench.context import BenchContext
-from sfeventlog.bench.figures import Figure, Target, unavailable
-from sfeventlog.bench.rawsqlite import INSERT, RawInsert
-from sfeventlog.bench.timing import interleaved, latencies_us, median, percentile
-from sfeventlog.bench.workload import EVENT, FQDN, event_payload
 from sfeventlog.config import Settings
 from sfeventlog.payload import build_payload, encode
 from sfeventlog.spool import Durability
+from sfeventlog_bench.context import BenchContext
+from sfeventlog_bench.figures import Figure, Target, unavailable
+from sfeventlog_bench.rawsqlite import INSERT, RawInsert
+from sfeventlog_bench.timing import interleaved, latencies_us, median, percentile
+from sfeventlog_bench.workload import EVENT, FQDN, event_payload
 
 
 def add_events(n: int) -> None:

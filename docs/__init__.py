@@ -1,0 +1,1 @@
+"""The operator docs, shipped in the wheel as data (see ``sfeventlog docs``)."""
