@@ -80,6 +80,12 @@ SPOOL_CORRUPT = Counter(
     "eventlog_spool_corrupt_total",
     "Spool files found unreadable and moved aside.",
 )
+SPOOL_NAME_TAKEN = Counter(
+    "eventlog_spool_name_taken_total",
+    "Spool file names skipped when opening this process's spool, because another process"
+    " owns the file (reason locked) or something else is there (reason not_a_spool).",
+    ["reason"],
+)
 
 DRAIN_BATCHES = Counter(
     "eventlog_drain_batches_total",
