@@ -217,7 +217,7 @@ def open_in_sqlite(path: Path) -> bool:
         return True
     try:
         query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, _DMS_OFFSET, 1, 0)
-        l_type = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))[0]
+        l_type: int = struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))[0]
     except OSError:
         return True
     finally:

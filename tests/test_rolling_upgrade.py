@@ -11,7 +11,6 @@ every payload generation exactly once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
