@@ -13,10 +13,14 @@ while any of these holds:
 2. a process has it open in SQLite: the WAL "dead man switch" lock on its
    ``-shm`` file is held.  An upstream daemon takes no flock but keeps its
    connection open for life; this lock is seen across pid namespaces;
-3. the pid in its name is alive, is not a zombie, and that process started
-   no later than the file (or its ``-wal``) last changed.  A process that
+3. the file is not one of ours (it has no sfeventlog ``meta`` table with a
+   ``spool_id``: an upstream file, or one still being created), and the pid
+   in its name is alive, is not a zombie, and that process started no
+   later than the file (or its ``-wal``) last changed.  A process that
    started after the last change cannot have written it: its pid was
-   reused.  Doubt counts as alive.
+   reused.  Doubt counts as alive.  Our own files need no pid check: their
+   owner holds the flock for as long as it has the file open, so a free
+   flock means it is gone or has stopped with rows left.
 
 A file is an **orphan** only when none holds.  A name without a pid is not a
 spool file and is never rescued.  Nothing is adopted unless it is a regular
@@ -31,6 +35,7 @@ import fcntl
 import logging
 import os
 import re
+import sqlite3
 import stat
 import struct
 import time
@@ -265,9 +270,29 @@ def last_change(path: Path) -> float:
 
 
 def pid_owns(pid: int, path: Path) -> bool:
-    """Rule 3: process ``pid`` is alive and old enough to have written ``path``."""
+    """Process ``pid`` is alive and old enough to have written ``path``."""
     started = process_start_time(pid)
     return started is not None and started <= last_change(path) + _REUSE_SLACK
+
+
+def keeps_flock(path: Path) -> bool:
+    """True for a file sfeventlog created: its owner holds the flock while it
+    has the file open.  Read-only; any doubt (a foreign ``meta``) is False."""
+    try:
+        conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT 1 FROM meta WHERE key = 'spool_id'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def _pid_rule(name: SpoolName, path: Path) -> bool:
+    """Rule 3: in use by the pid in the name (for files that keep no flock)."""
+    return pid_owns(name.pid, path) and not keeps_flock(path)
 
 
 # -- the decisions --------------------------------------------------------
@@ -304,7 +329,7 @@ def claim_orphan(path: Path) -> Iterator[int | None]:
         return
     try:
         if (not try_flock(fd) or not same_file(path, fd)
-                or open_in_sqlite(path) or pid_owns(name.pid, path)):
+                or open_in_sqlite(path) or _pid_rule(name, path)):
             yield None
         else:
             yield fd
@@ -327,7 +352,7 @@ def owner_alive(path: Path) -> bool:
     finally:
         os.close(fd)
     name = parse_spool_name(path.name)
-    return name is None or open_in_sqlite(path) or pid_owns(name.pid, path)
+    return name is None or open_in_sqlite(path) or _pid_rule(name, path)
 
 
 def lock_own_file(path: Path, wait: float) -> int:

@@ -39,8 +39,11 @@ def _writer(spool_dir: Path, daemon: str, tag: str, count: int, mode: str) -> su
 def _stored(store: Path) -> Counter[str]:
     if not store.exists():
         return Counter()
-    with sqlite3.connect(store) as conn:
-        return Counter(r[0] for r in conn.execute("SELECT message FROM events"))
+    try:
+        with sqlite3.connect(store) as conn:
+            return Counter(r[0] for r in conn.execute("SELECT message FROM events"))
+    except sqlite3.OperationalError:  # the store creates its tables on first write
+        return Counter()
 
 
 def _wait_for(store: Path, n: int, timeout: float = 20.0) -> Counter[str]:

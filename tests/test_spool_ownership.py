@@ -44,8 +44,11 @@ def _same_pid_argv(code: str, fake_pid: int) -> list[str]:
 
 
 def _stored(store: Path) -> Counter[str]:
-    with sqlite3.connect(store) as conn:
-        return Counter(r[0] for r in conn.execute("SELECT message FROM events"))
+    try:
+        with sqlite3.connect(store) as conn:
+            return Counter(r[0] for r in conn.execute("SELECT message FROM events"))
+    except sqlite3.OperationalError:  # the store creates its tables on first write
+        return Counter()
 
 
 def _drain_into(store: Path, spool_dir: Path, expected: int) -> Counter[str]:
@@ -106,7 +109,7 @@ def test_same_name_and_pid_in_two_processes_each_get_their_own_file(tmp_path: Pa
         worst, drained = proc.stdout.readline().split()
         results.append((float(worst), drained))
         assert proc.wait(timeout=30) == 0
-    assert all(worst < 1.0 for worst, _ in results), f"add_event never blocks: {results}"
+    assert all(worst < 2.0 for worst, _ in results), f"add_event never blocks: {results}"
     assert all(drained == "True" for _, drained in results)
     assert _stored(store) == Counter({f"{tag}-{i}": 1 for tag in "ab" for i in range(200)})
 
@@ -170,12 +173,26 @@ def _orphan(spool_dir: Path, name: str, rows: int) -> Path:
     return path
 
 
+def _upstream_file(path: Path, rows: int) -> Path:
+    """A spool file as upstream leaves it: no flock protocol, no ``meta``."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                     " payload BLOB NOT NULL, created_at REAL NOT NULL)")
+        conn.execute("CREATE TABLE schema_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO schema_meta VALUES ('version', '1')")
+        conn.executemany("INSERT INTO events (payload, created_at) VALUES (?, ?)",
+                         [(json.dumps({"n": i}).encode(), 1.0) for i in range(rows)])
+    conn.close()
+    return path
+
+
 def test_a_live_pid_keeps_its_file_unless_it_started_after_the_last_change(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     prepare_spool_dir(tmp_path)
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        path = _orphan(tmp_path, f"upstream-{sleeper.pid}.db", 5)
+        path = _upstream_file(tmp_path / f"upstream-{sleeper.pid}.db", 5)
         live = Spool(spool_path(tmp_path, "rescuer", os.getpid()))
         assert rescue_orphans(live) == 0, "the pid in the name is alive: never taken"
         assert path.exists()
@@ -222,7 +239,7 @@ def test_a_foreign_meta_table_neither_leaks_the_lock_nor_locks_us_out(tmp_path: 
     assert _open_fds() == fds
     started = time.monotonic()
     Spool(path).close()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0, "no 5 s wait on our own lock"
 
 
 def test_a_failing_open_releases_the_file_lock(tmp_path: Path,
@@ -241,7 +258,7 @@ def test_a_failing_open_releases_the_file_lock(tmp_path: Path,
     assert _open_fds() == fds, "no fd leaked"
     started = time.monotonic()
     spool = Spool(path)
-    assert time.monotonic() - started < 1.0, "not locked out by our own leaked lock"
+    assert time.monotonic() - started < 3.0, "not locked out by our own leaked lock (5 s)"
     assert spool.enqueue(b"x") is None
     spool.close()
 
