@@ -27,9 +27,9 @@ from sfeventlog import metrics
 from sfeventlog.errors import ConfigError
 from sfeventlog.ids import uuid7
 from sfeventlog.inherited import InheritedRows
+from sfeventlog.ownership import CORRUPT_MARKER as CORRUPT_MARKER  # re-exported
+from sfeventlog.ownership import SPOOL_SUFFIX as SPOOL_SUFFIX  # re-exported
 from sfeventlog.ownership import (
-    CORRUPT_MARKER,
-    SPOOL_SUFFIX,
     PathTaken,
     check_spool_dir,
     lock_own_file,
@@ -41,7 +41,6 @@ from sfeventlog.salvage import salvage_rows
 LOG = logging.getLogger(__name__)
 
 Durability = Literal["normal", "full"]
-__all__ = ["CORRUPT_MARKER", "SPOOL_SUFFIX", "Spool", "SpoolLocked", "open_own_spool"]
 
 # events.id is a plain rowid alias, not AUTOINCREMENT: that would update
 # sqlite_sequence in every enqueue transaction (about a third of its cost).
