@@ -35,7 +35,7 @@ from sfeventlog.loader import load_transport
 from sfeventlog.orphans import rescue_orphans
 from sfeventlog.payload import build_payload, encode
 from sfeventlog.request_context import current_request_id
-from sfeventlog.spool import Spool, prepare_spool_dir, spool_path
+from sfeventlog.spool import Spool, open_own_spool, prepare_spool_dir
 from sfeventlog.wire.caller import set_caller_daemon
 
 LOG = logging.getLogger(__name__)
@@ -81,8 +81,8 @@ def _settings() -> Settings:
 
 def _open_spool(settings: Settings, daemon_name: str) -> Spool:
     prepare_spool_dir(settings.eventlog_spool_dir)
-    return Spool(
-        spool_path(settings.eventlog_spool_dir, daemon_name, os.getpid()),
+    return open_own_spool(
+        settings.eventlog_spool_dir, daemon_name, os.getpid(),
         durability=settings.eventlog_spool_durability,
         high_water_mark=settings.eventlog_spool_high_water_mark,
     )

@@ -107,6 +107,12 @@ SPOOL_CORRUPT = Counter(
     "eventlog_spool_corrupt_total",
     "Spool files found unreadable and moved aside.",
 )
+SPOOL_NAME_TAKEN = labelled_counter(
+    "eventlog_spool_name_taken_total",
+    "Spool file names skipped when opening this process's spool, because another process"
+    " owns the file (reason locked) or something else is there (reason not_a_spool).",
+    {"reason": ("locked", "not_a_spool")},
+)
 
 #: Outcomes of one ``record_event_batch`` call; a drainer creates each
 #: outcome's series for its transport when it is built.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sqlite3
 from pathlib import Path
 
+from sfeventlog.ownership import SPOOL_SUFFIX, claim_orphan, regular_file
 from sfeventlog.salvage import salvage_rows
-from sfeventlog.spool import CORRUPT_MARKER, SPOOL_SUFFIX, Spool, move_aside
+from sfeventlog.spool import Spool, move_aside
 
 LOG = logging.getLogger(__name__)
 
@@ -23,30 +23,19 @@ def _remove_spool_files(path: Path) -> None:
 
 
 def rescue_orphans(spool: Spool) -> int:
-    """Merge every unowned spool file next to ``spool`` into it, then remove them.
+    """Merge every orphaned spool file next to ``spool`` into it, then remove them.
 
-    A file is unowned when its exclusive ``flock`` can be taken: a live
-    owner always holds it, so a live process's file is never touched.
-    Returns the number of queued rows taken over.
+    Which files are orphans is decided by ``ownership.claim_orphan``: no
+    flock, no open SQLite connection, and no live process with the pid in
+    the name, and a regular file of our own.  Everything else is left
+    alone.  Returns the number of queued rows taken over.
     """
     total = 0
     for path in sorted(spool.path.parent.glob(f"*{SPOOL_SUFFIX}")):
-        if path == spool.path or CORRUPT_MARKER in path.name:
+        if path == spool.path or not regular_file(path):
             continue
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            # Another rescuer may have merged and unlinked it meanwhile.
-            try:
-                if os.stat(path).st_ino != os.fstat(fd).st_ino:
-                    continue
-            except FileNotFoundError:
+        with claim_orphan(path) as fd:
+            if fd is None:
                 continue
             try:
                 moved = spool.absorb(path)
@@ -58,6 +47,4 @@ def rescue_orphans(spool: Spool) -> int:
             total += moved
             if moved:
                 LOG.info("rescued %d spooled events from orphan %s", moved, path)
-        finally:
-            os.close(fd)
     return total

@@ -2,7 +2,9 @@
 
 One file per process, ``<spool_dir>/<daemon_name>-<pid>.db``, in WAL mode.
 The owning process holds an exclusive ``flock`` on the file for its whole
-life, which is what orphan rescue keys on.  The row count is kept in memory
+life; ``ownership.py`` has the full rule for who owns a file, and
+``open_own_spool`` takes the next free name when another process already
+owns this one.  The row count is kept in memory
 (seeded once at open), so the high-water check and the depth gauge cost
 O(1) whatever the backlog; a change committed by another connection (the
 CLI replaying dead letters, say) is noticed through ``PRAGMA data_version``
@@ -11,7 +13,6 @@ and triggers one recount.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sqlite3
@@ -25,13 +26,21 @@ from typing import Literal
 from sfeventlog import metrics
 from sfeventlog.errors import ConfigError
 from sfeventlog.ids import uuid7
+from sfeventlog.inherited import InheritedRows
+from sfeventlog.ownership import CORRUPT_MARKER as CORRUPT_MARKER  # re-exported
+from sfeventlog.ownership import SPOOL_SUFFIX as SPOOL_SUFFIX  # re-exported
+from sfeventlog.ownership import (
+    PathTaken,
+    check_spool_dir,
+    lock_own_file,
+    restrict_mode,
+    spool_file_name,
+)
 from sfeventlog.salvage import salvage_rows
 
 LOG = logging.getLogger(__name__)
 
 Durability = Literal["normal", "full"]
-SPOOL_SUFFIX = ".db"
-CORRUPT_MARKER = ".corrupt-"
 
 # events.id is a plain rowid alias, not AUTOINCREMENT: that would update
 # sqlite_sequence in every enqueue transaction (about a third of its cost).
@@ -57,10 +66,21 @@ CREATE TABLE IF NOT EXISTS deadletter (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rescued (spool_id TEXT PRIMARY KEY, rescued_at REAL NOT NULL);
 """
+# Columns the code relies on; a file whose tables lack them is foreign.
+_REQUIRED_COLUMNS = {
+    "events": {"id", "payload", "created_at"},
+    "deadletter": {"payload", "created_at", "reason", "error", "error_class", "attempts",
+                   "first_seen", "last_seen"},
+    "meta": {"key", "value"},
+    "rescued": {"spool_id", "rescued_at"},
+}
 
 
-#: How long opening a spool waits out another process's brief hold on it.
-LOCK_WAIT_SECONDS = 5.0
+#: How long opening a spool waits out another process's brief hold on it
+#: (a rescuer merging the file, ``sfeventlog status`` probing it).
+LOCK_WAIT_SECONDS = 0.2
+#: How many names ``<daemon>-<pid>[.<n>].db`` a process tries for its spool.
+MAX_SPOOL_NAMES = 100
 
 
 class SpoolLocked(RuntimeError):
@@ -83,8 +103,8 @@ class DeadLetter:
 
 
 def spool_path(spool_dir: Path, daemon_name: str, pid: int) -> Path:
-    """The spool file of one process."""
-    return spool_dir / f"{daemon_name}-{pid}{SPOOL_SUFFIX}"
+    """The spool file of one process (its first choice of name)."""
+    return spool_dir / spool_file_name(daemon_name, pid)
 
 
 def prepare_spool_dir(spool_dir: Path) -> None:
@@ -103,6 +123,37 @@ def prepare_spool_dir(spool_dir: Path) -> None:
         raise ConfigError(f"spool directory {spool_dir} is not a directory; {hint}")
     if not os.access(spool_dir, os.W_OK | os.X_OK):
         raise ConfigError(f"spool directory {spool_dir} is not writable; {hint}")
+    check_spool_dir(spool_dir)
+
+
+def open_own_spool(
+    spool_dir: Path,
+    daemon_name: str,
+    pid: int,
+    *,
+    durability: Durability = "normal",
+    high_water_mark: int = 100_000,
+) -> Spool:
+    """Open this process's spool: ``<daemon>-<pid>.db``, or the next free name.
+
+    A name is skipped, never waited on for long, when another process owns
+    the file (the same name and pid in another container or pid namespace)
+    or when something else is there (a directory, a symlink, a FIFO, another
+    user's file).  Each skip is logged and counted in
+    ``eventlog_spool_name_taken_total``.
+    """
+    for seq in range(MAX_SPOOL_NAMES):
+        path = spool_dir / spool_file_name(daemon_name, pid, seq)
+        try:
+            return Spool(path, durability=durability, high_water_mark=high_water_mark)
+        except SpoolLocked as exc:
+            reason, why = "locked", str(exc)
+        except PathTaken as exc:
+            reason, why = "not_a_spool", str(exc)
+        metrics.SPOOL_NAME_TAKEN.labels(reason=reason).inc()
+        LOG.warning("spool name %s is taken (%s); trying the next one", path, why)
+    raise ConfigError(f"no free spool file name for {daemon_name}-{pid} in {spool_dir}"
+                      f" after {MAX_SPOOL_NAMES} tries")
 
 
 def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
@@ -151,16 +202,25 @@ class Spool:
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
         self._closed = False
+        self._inherited = InheritedRows()
         if lock:
             self._lock_fd = self._acquire_file_lock(path, lock_wait)
         try:
             self._conn = self._open_checked()
+            try:
+                self.spool_id = self._ensure_spool_id()
+                self._count = self._recount()
+                self._data_version = self._read_data_version()
+                # What is already here was spooled by someone else.
+                first, last = self._conn.execute("SELECT MIN(id), MAX(id) FROM events").fetchone()
+                if self._count:
+                    self._inherited.add(int(first), int(last), self._count)
+            except BaseException:
+                self._conn.close()
+                raise
         except BaseException:
             self._release_file_lock()
             raise
-        self.spool_id = self._ensure_spool_id()
-        self._count = self._recount()
-        self._data_version = self._read_data_version()
         # One cursor reused by every enqueue: Connection.execute() builds a
         # new cursor per call, about 8% of an insert's CPU.
         self._insert_cursor = self._conn.cursor()
@@ -169,33 +229,16 @@ class Spool:
 
     @staticmethod
     def _acquire_file_lock(path: Path, wait: float = LOCK_WAIT_SECONDS) -> int:
-        """Create or open ``path`` and hold its exclusive flock.
+        """Create or open ``path`` (never through a symlink) and hold its flock.
 
-        Others take the lock only briefly: ``sfeventlog status`` to see if
-        the owner lives, and a rescuer that finds a just-created file before
-        its creator locked it (it merges the empty file and removes it).  So
-        a busy lock is retried for ``wait`` seconds, and a lock on a file
-        that is no longer at ``path`` starts over with a new file.
+        Others take the lock only briefly (``sfeventlog status``, a rescuer),
+        so a busy lock is retried for ``wait`` seconds, then ``SpoolLocked``.
+        Raises ``PathTaken`` if ``path`` is not a file we may use.
         """
-        deadline = time.monotonic() + wait
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                if time.monotonic() >= deadline:
-                    raise SpoolLocked(f"spool file {path} is owned by a live process") from None
-                time.sleep(0.02)
-                continue
-            try:
-                same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same_file = False
-            if same_file:
-                os.fchmod(fd, 0o600)
-                return fd
-            os.close(fd)
+        try:
+            return lock_own_file(path, wait)
+        except BlockingIOError as exc:
+            raise SpoolLocked(str(exc)) from None
 
     def _release_file_lock(self) -> None:
         # Closed only after the SQLite connection: closing any fd on the
@@ -222,21 +265,37 @@ class Spool:
             LOG.warning("recovered %d rows from damaged spool %s", len(rows), aside)
         return conn
 
+    @staticmethod
+    def _check_columns(conn: sqlite3.Connection) -> None:
+        for table, needed in _REQUIRED_COLUMNS.items():
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if not needed <= have:
+                raise sqlite3.DatabaseError(
+                    f"table {table} lacks column(s) {', '.join(sorted(needed - have))}")
+
     def _open_schema(self) -> sqlite3.Connection:
         conn = _connect(self.path, self.durability)
         try:
             conn.executescript(_SCHEMA)
+            self._check_columns(conn)
             conn.execute("SELECT COUNT(*) FROM events").fetchone()
+            if self._lock_fd is not None:
+                os.fchmod(self._lock_fd, 0o600)
+            else:
+                restrict_mode(self.path)
         except BaseException:
             conn.close()
             raise
-        os.chmod(self.path, 0o600)
         return conn
 
     def _ensure_spool_id(self) -> str:
+        # A new owner always gives the file a new identity: a rescuer may
+        # have merged its rows under the old one already, and would skip
+        # the file as "already rescued" with everything spooled since.
+        verb = "REPLACE" if self._lock_fd is not None else "IGNORE"
         with self._mutex:
             self._conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),)
+                f"INSERT OR {verb} INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),)
             )
             row = self._conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
         return str(row[0])
@@ -257,7 +316,7 @@ class Spool:
         the caller is a daemon that must not stall on its event log.
         """
         with self._mutex:
-            if self._count >= self.high_water_mark:
+            if self._count - self._inherited.waiting >= self.high_water_mark:
                 return "high_water_mark"
             try:
                 self._insert_cursor.execute(
@@ -312,6 +371,7 @@ class Spool:
                 self._conn.execute("ROLLBACK")
                 raise
             self._count -= deleted
+            self._inherited.forget(id_list)
         return deleted
 
     def rewrite(self, row_id: int, payload: bytes) -> None:
@@ -351,6 +411,7 @@ class Spool:
         if version != self._data_version:
             self._data_version = version
             self._count = self._recount()
+            self._inherited.recount(self._conn)
 
     # -- dead letters --------------------------------------------------
 
@@ -383,6 +444,8 @@ class Spool:
                 self._conn.execute("ROLLBACK")
                 raise
             self._count -= cur.rowcount
+            if cur.rowcount:
+                self._inherited.forget((row_id,))
         if cur.rowcount:
             metrics.SPOOL_DEADLETTER.labels(reason=reason).inc()
 
@@ -467,6 +530,7 @@ class Spool:
                 conn.execute("COMMIT")
                 return 0
             moved = 0
+            before = self._max_id()
             if "events" in tables:
                 moved = conn.execute(
                     "INSERT INTO main.events(payload, created_at)"
@@ -488,14 +552,22 @@ class Spool:
             conn.execute("ROLLBACK")
             raise
         self._count += moved
+        self._inherited.add_new_rows(conn, before, moved)
         self._data_version = self._read_data_version()
         return moved
 
+    def _max_id(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(MAX(id), 0) FROM main.events").fetchone()[0])
+
     def insert_raw(self, rows: Iterable[tuple[bytes, float]]) -> int:
-        """Insert already-encoded rows in one transaction (salvage, tools)."""
+        """Insert already-encoded rows in one transaction (salvage, tools).
+
+        They count as taken over, not against the high-water mark.
+        """
         with self._mutex:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                before = self._max_id()
                 n = self._conn.executemany(
                     "INSERT INTO events(payload, created_at) VALUES (?, ?)", rows
                 ).rowcount
@@ -504,6 +576,7 @@ class Spool:
                 self._conn.execute("ROLLBACK")
                 raise
             self._count += n
+            self._inherited.add_new_rows(self._conn, before, n)
             return n
 
     # -- lifecycle -----------------------------------------------------

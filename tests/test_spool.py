@@ -162,7 +162,7 @@ def test_opening_races_with_a_rescuer_without_error_or_loss(tmp_path: Path) -> N
     thread.start()
     try:
         for i in range(200):
-            s = Spool(tmp_path / f"daemon-{1000 + i}.db")
+            s = Spool(tmp_path / f"daemon-{100_000 + i}.db")  # pids above pid_max: dead
             assert s.enqueue(b"x") is None
             s.close()  # left behind with one row: the rescuer takes it
     finally:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
 from sfeventlog.cli.common import Progress, UsageError, add_command, print_json, print_table
 from sfeventlog.config import Settings
-from sfeventlog.inspect import spool_files
-from sfeventlog.spool import Spool
+from sfeventlog.inspect import read_deadletters, spool_files
+from sfeventlog.spool import DeadLetter, Spool
 
 
 def register(sub: Any) -> None:
@@ -55,28 +57,45 @@ def _targets(args: argparse.Namespace, files: list[Path]) -> dict[Path, list[int
     return chosen
 
 
+def _readable(files: list[Path]) -> tuple[dict[Path, list[DeadLetter]], int]:
+    """Each file's dead letters, read-only, and how many files could not be read.
+
+    An unreadable file is skipped (and said on stderr), so the others are
+    still listed or handled; the command then exits 1, as ``status`` does.
+    """
+    found: dict[Path, list[DeadLetter]] = {}
+    unreadable = 0
+    for path in files:
+        try:
+            found[path] = read_deadletters(path)
+        except sqlite3.Error as exc:
+            unreadable += 1
+            print(f"skipping {path}: {exc}", file=sys.stderr)
+    return found, unreadable
+
+
 def run(args: argparse.Namespace) -> int:
     spool_dir: Path = args.spool_dir or Settings().eventlog_spool_dir
     files = spool_files(spool_dir) if spool_dir.is_dir() else []
+    readable, unreadable = _readable(files)
+    failed = 1 if unreadable else 0
     if args.action == "list":
         rows = []
-        for path in files:
-            spool = Spool(path, lock=False)
-            try:
-                for d in spool.deadletters():
-                    rows.append({"id": f"{path.name}:{d.id}", "reason": d.reason,
-                                 "error_class": d.error_class, "error": d.error,
-                                 "attempts": d.attempts, "first_seen": d.first_seen,
-                                 "last_seen": d.last_seen,
-                                 "payload": d.payload.decode("utf-8", "replace")})
-            finally:
-                spool.close()
+        for path, letters in readable.items():
+            for d in letters:
+                rows.append({"id": f"{path.name}:{d.id}", "reason": d.reason,
+                             "error_class": d.error_class, "error": d.error,
+                             "attempts": d.attempts, "first_seen": d.first_seen,
+                             "last_seen": d.last_seen,
+                             "payload": d.payload.decode("utf-8", "replace")})
         if args.json:
             print_json(rows)
         else:
             print_table(rows, ["id", "reason", "error_class", "attempts", "error"])
-        return 0
-    targets = _targets(args, files)
+        return failed
+    # Only files that hold dead letters: replay and purge never add our
+    # tables to someone else's file (an upstream daemon's spool, say).
+    targets = _targets(args, [p for p, letters in readable.items() if letters])
     progress = Progress(len(targets), args.action)
     total = 0
     for done, (path, ids) in enumerate(targets.items(), start=1):
@@ -92,4 +111,4 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     verb = "replayed into the spool" if args.action == "replay" else "purged"
     print(f"{total} dead letters {verb}")
-    return 0
+    return failed
