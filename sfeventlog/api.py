@@ -240,12 +240,43 @@ def _reset_after_fork() -> None:
     _state.drop_counts = {}
 
 
+# The spool quiesced by ``_before_fork``, released on both sides of the fork.
+_quiesced: Spool | None = None
+
+
+def _before_fork() -> None:
+    # No thread may be opening or using a spool while the process forks:
+    # SQLite's mutexes held by that thread would stay locked in the child.
+    # Lock order: the state lock, then the spool's (as ``_spool_for_caller``).
+    global _quiesced
+    _state.lock.acquire()
+    spool = _current_spool()
+    if spool is not None:
+        spool.quiesce()
+    _quiesced = spool
+
+
+def _resume_after_fork() -> None:
+    global _quiesced
+    if _quiesced is not None:
+        _quiesced.resume()
+        _quiesced = None
+
+
+def _after_fork_in_parent() -> None:
+    _resume_after_fork()
+    _state.lock.release()
+
+
 def _after_fork_in_child() -> None:
+    _resume_after_fork()
     _state.lock = threading.RLock()
     _reset_after_fork()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
 
 
 def current_spool() -> Spool | None:

@@ -529,6 +529,19 @@ class Spool:
                     Path(str(self.path) + suffix).unlink(missing_ok=True)
             self._release_file_lock()
 
+    def quiesce(self) -> None:
+        """Hold the spool's lock so no thread is inside SQLite; see ``resume``.
+
+        Called just before ``fork()``: a thread inside a SQLite call holds
+        SQLite's own mutexes, and a child forked then inherits them locked
+        and hangs in its first ``sqlite3.connect``.
+        """
+        self._mutex.acquire()
+
+    def resume(self) -> None:
+        """Release what ``quiesce`` took (in the parent and in the child)."""
+        self._mutex.release()
+
     def abandon_after_fork(self) -> None:
         """In a forked child: forget the parent's connection without using it.
 
