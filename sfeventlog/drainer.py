@@ -141,8 +141,16 @@ class Drainer:
             if sent == 0:
                 if self._stopping:
                     break
+                self._retry_deletes()
                 self._wake.wait(self.poll_interval)
         metrics.DRAIN_BACKOFF.set(0)
+
+    def _retry_deletes(self) -> None:
+        # Delivered rows whose delete failed wait for the disk to allow it.
+        try:
+            self.spool.retry_deletes()
+        except Exception as exc:  # noqa: BLE001 - the thread must not die
+            self._note_unexpected(exc)
 
     def drain_once(self) -> int:
         """Deliver (or dead-letter) the oldest batch. Returns rows handled.

@@ -151,6 +151,10 @@ class Spool:
         self._mutex = threading.Lock()
         self._lock_fd: int | None = None
         self._closed = False
+        # Delivered rows whose delete failed (read-only or full disk): the
+        # store owns them, so they are skipped and deleted once possible.
+        self._undeleted: set[int] = set()
+        self._next_delete_retry = 0.0
         if lock:
             self._lock_fd = self._acquire_file_lock(path, lock_wait)
         try:
@@ -242,7 +246,8 @@ class Spool:
         return str(row[0])
 
     def _recount(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        total = int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return max(0, total - len(self._undeleted))
 
     def _read_data_version(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -277,8 +282,11 @@ class Spool:
         """
         with self._mutex:
             self._resync_if_changed()
+            # Undeleted rows are the oldest ones (delivery goes oldest first),
+            # so skipping them is a range on the rowid.
             cur = self._conn.execute(
-                "SELECT id, payload FROM events ORDER BY id LIMIT ?", (limit,)
+                "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (max(self._undeleted, default=0), limit),
             )
             if max_bytes is None:
                 rows = cur.fetchall()
@@ -294,25 +302,66 @@ class Spool:
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
     def delete_ids(self, ids: Iterable[int]) -> int:
-        """Delete rows by id (the store owns them now); returns rows deleted."""
-        id_list = list(ids)
-        if not id_list:
+        """Delete delivered rows by id (the store owns them now).
+
+        Never raises for storage trouble.  If the delete fails (read-only or
+        full disk), the ids are remembered: ``dequeue_batch`` skips them, so
+        delivery goes on behind them, and they are deleted with the next
+        delete that succeeds (or by ``retry_deletes``).  Returns the rows
+        deleted now.
+        """
+        with self._mutex:
+            return self._delete_locked(set(ids) - self._undeleted)
+
+    def retry_deletes(self) -> int:
+        """Delete remembered undeleted rows, at most once a second; returns rows deleted."""
+        with self._mutex:
+            if not self._undeleted or time.monotonic() < self._next_delete_retry:
+                return 0
+            return self._delete_locked(set())
+
+    def _delete_locked(self, new: set[int]) -> int:
+        pending = sorted(self._undeleted | new)
+        if not pending:
             return 0
         deleted = 0
-        with self._mutex:
+        try:
             self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for start in range(0, len(id_list), 500):
-                    chunk = id_list[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    cur = self._conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
-                    deleted += cur.rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._count -= deleted
+            for start in range(0, len(pending), 500):
+                chunk = pending[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = self._conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+                deleted += cur.rowcount
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(self._conn)
+            if not self._undeleted:
+                LOG.error("cannot delete delivered rows from spool %s (%s); delivery goes on,"
+                          " they are deleted once the disk allows", self.path, exc)
+            self._undeleted |= new
+            self._count = max(0, self._count - len(new))
+            self._next_delete_retry = time.monotonic() + 1.0
+            return 0
+        # Remembered rows were taken off the count when their delete failed.
+        had_backlog = len(self._undeleted)
+        self._count = max(0, self._count - max(0, deleted - had_backlog))
+        self._undeleted.clear()
+        if had_backlog:
+            LOG.warning("deleted %d delivered rows from spool %s that could not be deleted"
+                        " before", deleted, self.path)
+            self._reclaim_space()
         return deleted
+
+    def _reclaim_space(self) -> None:
+        # A WAL grown while deletes failed keeps its size until truncated.
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            LOG.debug("checkpoint of %s failed: %s", self.path, exc)
+
+    def undeleted(self) -> int:
+        """Delivered rows still in the file because their delete failed."""
+        return len(self._undeleted)
 
     def rewrite(self, row_id: int, payload: bytes) -> None:
         """Replace one row's payload in place (upgrading an old-format row)."""
@@ -380,7 +429,7 @@ class Spool:
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count -= cur.rowcount
         if cur.rowcount:
@@ -424,7 +473,7 @@ class Spool:
                 self._conn.execute(f"DELETE FROM deadletter{where}", params)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count += moved
             self._data_version = self._read_data_version()
@@ -485,7 +534,7 @@ class Spool:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._count += moved
         self._data_version = self._read_data_version()
@@ -501,7 +550,7 @@ class Spool:
                 ).rowcount
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count += n
             return n
@@ -513,20 +562,30 @@ class Spool:
 
         With ``remove_if_empty``, a spool holding no rows and no dead
         letters is deleted, so clean shutdowns leave no files behind.
+        Never raises for storage trouble: a file that cannot be removed (a
+        read-only disk) is left for the next process to rescue; its
+        delivered rows are sent again there and the store ignores them.
         """
         with self._mutex:
             if self._closed:
                 return
             self._closed = True
+            self._delete_locked(set())
             empty = False
             if remove_if_empty:
-                empty = not self._conn.execute(
-                    "SELECT 1 FROM events UNION ALL SELECT 1 FROM deadletter LIMIT 1"
-                ).fetchone()
+                try:
+                    empty = not self._conn.execute(
+                        "SELECT 1 FROM events UNION ALL SELECT 1 FROM deadletter LIMIT 1"
+                    ).fetchone()
+                except sqlite3.Error as exc:
+                    LOG.warning("cannot read spool %s at close: %s", self.path, exc)
             self._conn.close()
             if empty:
-                for suffix in ("-wal", "-shm", ""):
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                try:
+                    for suffix in ("-wal", "-shm", ""):
+                        Path(str(self.path) + suffix).unlink(missing_ok=True)
+                except OSError as exc:
+                    LOG.warning("cannot remove empty spool %s: %s", self.path, exc)
             self._release_file_lock()
 
     def quiesce(self) -> None:
@@ -558,6 +617,19 @@ class Spool:
 # Connections inherited across fork; kept referenced so they are never
 # finalised (and so never closed) in the child.
 _ABANDONED: list[sqlite3.Connection] = []
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open, never masking the error in flight.
+
+    SQLite rolls back by itself on some errors (a full disk, say); a second
+    ROLLBACK would raise "no transaction is active" in place of the real cause.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            LOG.debug("rollback failed: %s", exc)
 
 
 def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:

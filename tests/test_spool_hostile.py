@@ -1,0 +1,132 @@
+"""The spool under hostile local conditions (issue 13): full and read-only
+disks, a spool file unlinked under its process, damaged orphans.
+
+Real files on real small file systems (``tests/mounts.py``), counting events
+acked against events stored in a real sqlite events store.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import sfeventlog
+from sfeventlog import api
+from sfeventlog.config import Settings
+from tests.mounts import Ext4Loop, ext4_loop, fill, tmpfs
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    with tmpfs(tmp_path / "tmpfs", "16m") as mount:
+        yield mount
+        api.reset_for_tests()  # close the spool before the unmount
+
+
+@pytest.fixture
+def ext4(tmp_path: Path) -> Iterator[Ext4Loop]:
+    with ext4_loop(tmp_path) as fs:
+        yield fs
+        api.reset_for_tests()  # close the spool before the unmount
+
+
+def _settings(spool_dir: Path, store: Path, **kw: object) -> Settings:
+    return Settings(eventlog_transport="sqlite", eventlog_spool_dir=spool_dir,
+                    eventlog_sqlite_path=store, **kw)  # type: ignore[arg-type]
+
+
+def _emit(n: int, prefix: str = "e") -> list[str]:
+    """Add ``n`` events; the messages whose ``add_event`` returned True."""
+    return [m for m in (f"{prefix}{i}" for i in range(n))
+            if sfeventlog.add_event("audit", "instance", m, m)]
+
+
+def _stored(store: Path) -> Counter[str]:
+    if not store.exists():
+        return Counter()
+    with sqlite3.connect(store) as conn:
+        return Counter(m for (m,) in conn.execute("SELECT message FROM events"))
+
+
+def _rows_on_disk(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+# -- item 3: a failed delete must not wedge the drainer -----------------------
+
+def test_full_disk_failed_deletes_do_not_wedge_delivery_and_space_comes_back(
+        small_fs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "events.sqlite"
+    settings = _settings(small_fs / "spool", store)
+    api.reset_for_tests(settings)
+    ballast = small_fs / "ballast"
+    ballast.write_bytes(b"\0" * (10 << 20))
+    # The spool's own WAL fills the rest of the disk, so no delete fits.
+    acked: list[str] = []
+    for i in range(20_000):
+        if not sfeventlog.add_event("audit", "instance", f"e{i}", f"e{i}"):
+            break
+        acked.append(f"e{i}")
+    assert 300 < len(acked) < 20_000, "the disk filled up"
+    fill(small_fs)
+    spool = api.current_spool()
+    assert spool is not None
+    wal = Path(str(spool.path) + "-wal")
+    sfeventlog.start("sf-full", settings)
+    # Every batch is delivered although no delete can be written.
+    assert _wait_for(lambda: _stored(store) == Counter(acked)), \
+        f"{len(_stored(store))} of {len(acked)} delivered while deletes fail"
+    assert _rows_on_disk(spool.path) == len(acked), "the deletes really failed"
+    assert spool.count() == 0, "nothing waits for delivery"
+    full_wal = wal.stat().st_size
+    ballast.unlink()
+    # Once there is space, the remembered rows are deleted and the WAL shrinks.
+    assert _wait_for(lambda: _rows_on_disk(spool.path) == 0)
+    assert _wait_for(lambda: wal.stat().st_size < full_wal / 2)
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked), "each acked event stored exactly once"
+    assert not list((small_fs / "spool").glob("*.db"))
+
+
+def test_read_only_disk_delivery_goes_on_stop_never_raises_and_a_rescue_adds_nothing(
+        ext4: Ext4Loop, tmp_path: Path) -> None:
+    store = tmp_path / "events.sqlite"
+    spool_dir = ext4.path / "spool"
+    settings = _settings(spool_dir, store, eventlog_spool_durability="full")
+    api.reset_for_tests(settings)
+    acked = _emit(500)
+    assert len(acked) == 500
+    ext4.abort()  # read-only under the open spool file
+    sfeventlog.start("sf-ro", settings)
+    assert _wait_for(lambda: _stored(store) == Counter(acked)), \
+        f"{len(_stored(store))} of 500 delivered on a read-only disk"
+    assert sfeventlog.stop(10)  # the unlink fails: no OSError, the file stays
+    ext4.remount()
+    (left,) = spool_dir.glob("*.db")
+    assert _rows_on_disk(left) == 500
+    # The next process rescues the delivered rows and sends them again:
+    # the store ignores the copies.
+    api.reset_for_tests(settings)
+    sfeventlog.start("sf-ro-next", settings)
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked), "each acked event stored exactly once"
+    assert not list(spool_dir.glob("*.db"))
