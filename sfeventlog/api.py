@@ -14,11 +14,13 @@ started, the child starts its own drainer with the same settings.
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -47,10 +49,17 @@ class _State:
         self.drainer: Drainer | None = None
         self.started = False
         self.drop_counts: dict[str, int] = {}
+        # The last failed spool open (a full disk) and when to try again.
+        self.open_error: OSError | None = None
+        self.open_retry_at = 0.0
 
 
 _state = _State()
 _atexit_registered = False
+
+#: After a spool open failed for lack of space, ``add_event`` drops without
+#: trying again for this long (a full disk is not cleared in microseconds).
+OPEN_RETRY_SECONDS = 1.0
 
 
 def _program_name() -> str:
@@ -66,12 +75,25 @@ def _settings() -> Settings:
 
 
 def _open_spool(settings: Settings, daemon_name: str) -> Spool:
+    if _state.open_error is not None and time.monotonic() < _state.open_retry_at:
+        raise _state.open_error
     prepare_spool_dir(settings.eventlog_spool_dir)
-    return Spool(
-        spool_path(settings.eventlog_spool_dir, daemon_name, os.getpid()),
-        durability=settings.eventlog_spool_durability,
-        high_water_mark=settings.eventlog_spool_high_water_mark,
-    )
+    try:
+        spool = Spool(
+            spool_path(settings.eventlog_spool_dir, daemon_name, os.getpid()),
+            durability=settings.eventlog_spool_durability,
+            high_water_mark=settings.eventlog_spool_high_water_mark,
+        )
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            _state.open_error, _state.open_retry_at = exc, time.monotonic() + OPEN_RETRY_SECONDS
+        raise
+    _state.open_error = None
+    return spool
+
+
+def _drop_reason(exc: OSError) -> str:
+    return "disk_full" if exc.errno == errno.ENOSPC else "spool_error"
 
 
 def _current_spool() -> Spool | None:
@@ -153,9 +175,15 @@ def add_event_multi(
     )
     try:
         spool = _spool_for_caller()
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
         LOG.error("eventlog spool unavailable: %s", exc)
         _count_drop("spool_error")
+        return False
+    except OSError as exc:
+        reason = _drop_reason(exc)
+        if _state.drop_counts.get(reason, 0) == 0:
+            LOG.error("eventlog spool unavailable: %s", exc)
+        _count_drop(reason)
         return False
     reason = spool.enqueue(encode(payload))
     if reason is not None:
@@ -179,7 +207,9 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
     The transport is loaded here, so a wrong name or a broken plugin raises
     ``TransportLoadError`` now rather than inside the thread; a spool
     directory that cannot be used raises ``ConfigError`` naming it and the
-    key to set.  Calling it again in the same process does nothing.
+    key to set.  A full disk raises nothing: the first ``add_event`` that
+    can open the spool starts the drainer.  Calling it again in the same
+    process does nothing.
     """
     global _atexit_registered
     if not daemon_name or "/" in daemon_name:
@@ -196,8 +226,16 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
         _state.settings = settings
         _state.daemon_name = daemon_name
         if _state.spool is None:
-            _state.spool = _open_spool(settings, daemon_name)
-        _start_drainer(settings)
+            try:
+                _state.spool = _open_spool(settings, daemon_name)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                # A full disk is not a configuration error: the first
+                # add_event that can open the spool starts the drainer.
+                LOG.error("eventlog spool not opened yet: %s", exc)
+        if _state.spool is not None:
+            _start_drainer(settings)
         _state.started = True
         if not _atexit_registered:
             atexit.register(stop)
@@ -238,6 +276,7 @@ def _reset_after_fork() -> None:
     _state.drainer = None
     _state.pid = os.getpid()
     _state.drop_counts = {}
+    _state.open_error = None
 
 
 # The spool quiesced by ``_before_fork``, released on both sides of the fork.
@@ -290,3 +329,4 @@ def reset_for_tests(settings: Settings | None = None) -> None:
     _state.settings = settings
     _state.daemon_name = None
     _state.drop_counts = {}
+    _state.open_error = None

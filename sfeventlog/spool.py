@@ -11,6 +11,7 @@ and triggers one recount.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -65,6 +66,17 @@ LOCK_WAIT_SECONDS = 5.0
 
 class SpoolLocked(RuntimeError):
     """Another live process owns this spool file."""
+
+
+class SpoolFull(OSError):
+    """No space to create or open the spool file: a full disk, not damage.
+
+    An ``OSError`` with ``errno.ENOSPC``; the caller drops the event as
+    ``disk_full`` and tries the open again later.
+    """
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(errno.ENOSPC, f"no space left to open spool {path}: {cause}")
 
 
 @dataclass(frozen=True)
@@ -227,12 +239,20 @@ class Spool:
         return conn
 
     def _open_schema(self) -> sqlite3.Connection:
-        conn = _connect(self.path, self.durability)
+        try:
+            conn = _connect(self.path, self.durability)
+        except sqlite3.Error as exc:
+            if _is_disk_full(exc, self.path):
+                raise SpoolFull(self.path, exc) from exc
+            raise
         try:
             conn.executescript(_SCHEMA)
             conn.execute("SELECT COUNT(*) FROM events").fetchone()
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            # Not a DatabaseError, so a healthy file is never moved aside for it.
+            if isinstance(exc, sqlite3.Error) and _is_disk_full(exc, self.path):
+                raise SpoolFull(self.path, exc) from exc
             raise
         os.chmod(self.path, 0o600)
         return conn
@@ -636,6 +656,17 @@ def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:
     if ids is None:
         return "", []
     return f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
+
+
+def _is_disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    """True for a write that failed for want of space (not for a damaged file)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    # ENOSPC while growing the WAL or -shm can also surface as an I/O error.
+    return code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and _no_space_left(path)
 
 
 def _classify_write_error(exc: sqlite3.Error, path: Path) -> str:

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 import sfeventlog
-from sfeventlog import api
+from sfeventlog import api, metrics
 from sfeventlog.config import Settings
+from sfeventlog.inspect import corrupt_files
+from sfeventlog.spool import prepare_spool_dir
 from tests.mounts import Ext4Loop, ext4_loop, fill, tmpfs
 
 
@@ -129,4 +131,31 @@ def test_read_only_disk_delivery_goes_on_stop_never_raises_and_a_rescue_adds_not
     sfeventlog.start("sf-ro-next", settings)
     assert sfeventlog.stop(10)
     assert _stored(store) == Counter(acked), "each acked event stored exactly once"
+    assert not list(spool_dir.glob("*.db"))
+
+
+# -- item 5: a full disk at first open -----------------------------------------
+
+def test_full_disk_at_first_open_drops_as_disk_full_and_opens_later(
+        small_fs: Path, tmp_path: Path) -> None:
+    store = tmp_path / "events.sqlite"
+    spool_dir = small_fs / "spool"
+    settings = _settings(spool_dir, store)
+    prepare_spool_dir(spool_dir)
+    filler = fill(small_fs)
+    api.reset_for_tests(settings)
+    full = metrics.SPOOL_DROPPED.labels(reason="disk_full")
+    before_full, before_corrupt = full._value.get(), metrics.SPOOL_CORRUPT._value.get()
+    assert sfeventlog.add_event("audit", "instance", "u", "early") is False
+    sfeventlog.start("sf-full-open", settings)  # never raises for a full disk
+    assert sfeventlog.add_event("audit", "instance", "u", "later") is False
+    assert full._value.get() - before_full == 2
+    assert metrics.SPOOL_CORRUPT._value.get() == before_corrupt, "a full disk is not damage"
+    assert not corrupt_files(spool_dir)
+    filler.unlink()
+    time.sleep(api.OPEN_RETRY_SECONDS)
+    acked = _emit(300)
+    assert len(acked) == 300, "the open is retried once there is space"
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked)
     assert not list(spool_dir.glob("*.db"))
