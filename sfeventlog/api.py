@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sfeventlog import metrics
@@ -194,10 +195,19 @@ def add_event_multi(
 
 
 def _start_drainer(settings: Settings) -> None:
-    assert _state.spool is not None
+    spool = _state.spool
+    assert spool is not None
     transport = load_transport(settings)
-    rescue_orphans(_state.spool)
-    _state.drainer = Drainer(_state.spool, transport, settings.eventlog_transport)
+    deferred: list[Path] = []
+    rescue_orphans(spool, deferred=deferred)
+
+    def rescue_again() -> bool:
+        still: list[Path] = []
+        rescue_orphans(spool, deferred=still)
+        return bool(still)
+
+    _state.drainer = Drainer(spool, transport, settings.eventlog_transport,
+                             rescue=rescue_again if deferred else None)
     _state.drainer.start()
 
 

@@ -29,12 +29,16 @@ PROBE_INTERVAL = 1.0
 #: well inside MariaDB's and gRPC's default 16 MiB limits.
 DRAIN_BATCH_MAX_BYTES = 4 * 1024 * 1024
 SHUTDOWN_DRAIN_TIMEOUT = 20.0
+#: How often an idle drainer retries an orphan rescue that could not finish.
+RESCUE_RETRY_SECONDS = 10.0
 THREAD_NAME = "eventlog-drainer"
 _MAX_REMEMBERED_ERRORS = 256
 
 #: Test seam: called after the store accepted a batch and before the spool
 #: delete.  Fault tests use it to kill the process exactly there.
 AfterCommitHook = Callable[[Sequence[int]], None]
+#: Retries a deferred orphan rescue; returns True while something is still deferred.
+RescueHook = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Drainer:
         wait: tenacity.wait.wait_base | None = None,
         after_commit: AfterCommitHook | None = None,
         rng: Callable[[], float] = random.random,
+        rescue: RescueHook | None = None,
     ) -> None:
         self.spool = spool
         self.transport = transport
@@ -75,6 +80,8 @@ class Drainer:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.after_commit = after_commit
+        self._rescue = rescue
+        self._next_rescue = time.monotonic() + RESCUE_RETRY_SECONDS
         self._rng = rng
         self._wake = threading.Event()
         self._stopping = False
@@ -142,6 +149,7 @@ class Drainer:
                 if self._stopping:
                     break
                 self._retry_deletes()
+                self._retry_rescue()
                 self._wake.wait(self.poll_interval)
         metrics.DRAIN_BACKOFF.set(0)
 
@@ -149,6 +157,17 @@ class Drainer:
         # Delivered rows whose delete failed wait for the disk to allow it.
         try:
             self.spool.retry_deletes()
+        except Exception as exc:  # noqa: BLE001 - the thread must not die
+            self._note_unexpected(exc)
+
+    def _retry_rescue(self) -> None:
+        # Orphans left in place because our own write failed (a full disk).
+        if self._rescue is None or time.monotonic() < self._next_rescue:
+            return
+        self._next_rescue = time.monotonic() + RESCUE_RETRY_SECONDS
+        try:
+            if not self._rescue():
+                self._rescue = None
         except Exception as exc:  # noqa: BLE001 - the thread must not die
             self._note_unexpected(exc)
 

@@ -242,7 +242,7 @@ class Spool:
         try:
             conn = _connect(self.path, self.durability)
         except sqlite3.Error as exc:
-            if _is_disk_full(exc, self.path):
+            if is_disk_full(exc, self.path):
                 raise SpoolFull(self.path, exc) from exc
             raise
         try:
@@ -251,7 +251,7 @@ class Spool:
         except BaseException as exc:
             conn.close()
             # Not a DatabaseError, so a healthy file is never moved aside for it.
-            if isinstance(exc, sqlite3.Error) and _is_disk_full(exc, self.path):
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc, self.path):
                 raise SpoolFull(self.path, exc) from exc
             raise
         os.chmod(self.path, 0o600)
@@ -521,7 +521,10 @@ class Spool:
             try:
                 return self._absorb_attached()
             finally:
-                self._conn.execute("DETACH DATABASE orphan")
+                try:
+                    self._conn.execute("DETACH DATABASE orphan")
+                except sqlite3.Error as exc:  # never in place of the error in flight
+                    LOG.debug("detach of %s failed: %s", other, exc)
 
     def _absorb_attached(self) -> int:
         conn = self._conn
@@ -658,7 +661,7 @@ def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:
     return f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
 
 
-def _is_disk_full(exc: sqlite3.Error, path: Path) -> bool:
+def is_disk_full(exc: sqlite3.Error, path: Path) -> bool:
     """True for a write that failed for want of space (not for a damaged file)."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,10 +20,11 @@ from pathlib import Path
 import pytest
 
 import sfeventlog
-from sfeventlog import api, metrics
+from sfeventlog import api, drainer, metrics
 from sfeventlog.config import Settings
 from sfeventlog.inspect import corrupt_files
 from sfeventlog.spool import prepare_spool_dir
+from tests.faults import settings_env
 from tests.mounts import Ext4Loop, ext4_loop, fill, tmpfs
 
 
@@ -52,8 +56,13 @@ def _emit(n: int, prefix: str = "e") -> list[str]:
 def _stored(store: Path) -> Counter[str]:
     if not store.exists():
         return Counter()
-    with sqlite3.connect(store) as conn:
+    conn = sqlite3.connect(store)
+    try:
         return Counter(m for (m,) in conn.execute("SELECT message FROM events"))
+    except sqlite3.OperationalError:  # created, schema not committed yet
+        return Counter()
+    finally:
+        conn.close()
 
 
 def _rows_on_disk(path: Path) -> int:
@@ -158,4 +167,53 @@ def test_full_disk_at_first_open_drops_as_disk_full_and_opens_later(
     assert len(acked) == 300, "the open is retried once there is space"
     assert sfeventlog.stop(10)
     assert _stored(store) == Counter(acked)
+    assert not list(spool_dir.glob("*.db"))
+
+
+# -- item 6: a full disk during orphan rescue ----------------------------------
+
+ORPHAN_WRITER = textwrap.dedent("""
+    import os, sys
+    import sfeventlog
+    for i in range(int(sys.argv[1])):
+        m = f"{sys.argv[2]}{i}"
+        if sfeventlog.add_event("audit", "instance", m, m):
+            print(m)
+    sys.stdout.flush()
+    os._exit(0)  # dies without stop(): its spool file is an orphan
+""")
+
+
+def _orphan(settings: Settings, n: int, prefix: str = "o") -> list[str]:
+    """A process that spools ``n`` events and dies; the messages it acked."""
+    env = settings_env(settings, settings.eventlog_spool_dir)
+    proc = subprocess.run([sys.executable, "-c", ORPHAN_WRITER, str(n), prefix], env=env,
+                          capture_output=True, text=True, check=True, timeout=120)
+    return proc.stdout.split()
+
+
+def test_full_disk_during_orphan_rescue_leaves_the_orphan_in_place_to_retry(
+        small_fs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drainer, "RESCUE_RETRY_SECONDS", 0.5, raising=False)
+    store = tmp_path / "events.sqlite"
+    spool_dir = small_fs / "spool"
+    settings = _settings(spool_dir, store)
+    acked = _orphan(settings, 3000)
+    assert len(acked) == 3000
+    (orphan,) = spool_dir.glob("*.db")
+    api.reset_for_tests(settings)
+    acked += _emit(10, "own")  # this process's spool opens while there is space
+    filler = fill(small_fs)
+    before_corrupt = metrics.SPOOL_CORRUPT._value.get()
+    sfeventlog.start("sf-rescuer", settings)  # the copy of the orphan cannot be written
+    assert orphan.exists(), "our failed write is not the orphan's damage"
+    assert not corrupt_files(spool_dir)
+    assert metrics.SPOOL_CORRUPT._value.get() == before_corrupt
+    assert _rows_on_disk(orphan) == 3000
+    filler.unlink()
+    # The running drainer tries the rescue again and delivers the orphan's rows.
+    assert _wait_for(lambda: _stored(store) == Counter(acked), 30), \
+        f"{len(_stored(store))} of {len(acked)} stored"
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked), "each acked event stored exactly once"
     assert not list(spool_dir.glob("*.db"))
