@@ -80,6 +80,12 @@ SPOOL_CORRUPT = Counter(
     "eventlog_spool_corrupt_total",
     "Spool files found unreadable and moved aside.",
 )
+SPOOL_SALVAGE_LOST = Counter(
+    "eventlog_spool_salvage_lost_total",
+    "Rows of damaged spool files that salvage could not read, estimated"
+    " (reason: damaged_page, truncated).",
+    ["reason"],
+)
 
 DRAIN_BATCHES = Counter(
     "eventlog_drain_batches_total",

@@ -26,7 +26,7 @@ from typing import Literal
 from sfeventlog import metrics
 from sfeventlog.errors import ConfigError
 from sfeventlog.ids import uuid7
-from sfeventlog.salvage import salvage_rows
+from sfeventlog.salvage import PAYLOAD_AS_BLOB, salvage_rows
 
 LOG = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ class Spool:
             # Undeleted rows are the oldest ones (delivery goes oldest first),
             # so skipping them is a range on the rowid.
             cur = self._conn.execute(
-                "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                f"SELECT id, {PAYLOAD_AS_BLOB} FROM events WHERE id > ? ORDER BY id LIMIT ?",
                 (max(self._undeleted, default=0), limit),
             )
             if max_bytes is None:
@@ -540,9 +540,12 @@ class Spool:
                 return 0
             moved = 0
             if "events" in tables:
+                # Any payload type other writers may have stored is copied
+                # as a BLOB; the drainer dead-letters what does not parse.
                 moved = conn.execute(
                     "INSERT INTO main.events(payload, created_at)"
-                    " SELECT payload, created_at FROM orphan.events ORDER BY id"
+                    f" SELECT {PAYLOAD_AS_BLOB}, ifnull(CAST(created_at AS REAL), 0.0)"
+                    " FROM orphan.events ORDER BY id"
                 ).rowcount
             if "deadletter" in tables:
                 conn.execute(
