@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS rescued (spool_id TEXT PRIMARY KEY, rescued_at REAL N
 #: How long opening a spool waits out another process's brief hold on it.
 LOCK_WAIT_SECONDS = 5.0
 
+#: The owner checks that its file is still at its path (one ``stat``) every
+#: this many enqueues, and on the first enqueue or dequeue after this many
+#: seconds: a file unlinked under it is noticed within a second or so.
+LINK_CHECK_EVERY = 256
+LINK_CHECK_SECONDS = 1.0
+
 
 class SpoolLocked(RuntimeError):
     """Another live process owns this spool file."""
@@ -180,6 +186,9 @@ class Spool:
         # One cursor reused by every enqueue: Connection.execute() builds a
         # new cursor per call, about 8% of an insert's CPU.
         self._insert_cursor = self._conn.cursor()
+        self._identity = self._fd_identity()
+        self._ops_since_check = 0
+        self._next_check = time.monotonic() + LINK_CHECK_SECONDS
 
     # -- opening -------------------------------------------------------
 
@@ -282,6 +291,7 @@ class Spool:
         the caller is a daemon that must not stall on its event log.
         """
         with self._mutex:
+            self._check_linked()
             if self._count >= self.high_water_mark:
                 return "high_water_mark"
             try:
@@ -301,6 +311,7 @@ class Spool:
         bytes than that (but always at least one row).
         """
         with self._mutex:
+            self._check_linked()
             self._resync_if_changed()
             # Undeleted rows are the oldest ones (delivery goes oldest first),
             # so skipping them is a range on the rowid.
@@ -420,6 +431,95 @@ class Spool:
         if version != self._data_version:
             self._data_version = version
             self._count = self._recount()
+
+    # -- our file unlinked under us ------------------------------------
+
+    def _fd_identity(self) -> tuple[int, int] | None:
+        if self._lock_fd is None:
+            return None  # not the owner: never re-creates the file
+        st = os.fstat(self._lock_fd)
+        return (st.st_dev, st.st_ino)
+
+    def _check_linked(self) -> None:
+        """Under the mutex: if due, check the file is still at our path; relink if not."""
+        self._ops_since_check += 1
+        if self._identity is None or (self._ops_since_check < LINK_CHECK_EVERY
+                                      and time.monotonic() < self._next_check):
+            return
+        self._ops_since_check = 0
+        self._next_check = time.monotonic() + LINK_CHECK_SECONDS
+        try:
+            os.stat(self.path)
+            return  # there (a different file there is not ours to take over)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
+            self._relink()
+        except (OSError, sqlite3.Error, SpoolLocked) as exc:
+            LOG.error("spool %s was deleted under this process and cannot be re-created"
+                      " yet (%s); its rows stay in the deleted file, retrying", self.path, exc)
+
+    def _relink(self) -> None:
+        """Write this spool's rows (same ids) into a new file at its path.
+
+        Built under a temporary name (no ``.db``, so rescuers skip it),
+        flocked before it is renamed into place; the old connection is closed
+        only once the new file is complete, so a failure leaves the old one
+        in use and the next check tries again.
+        """
+        tmp = self.path.with_name(self.path.name + ".relink")
+        for suffix in ("", "-journal"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            moved = self._copy_into(tmp)
+            old = self._conn
+            old.close()  # also removes a stale -wal at our path, nothing newer
+            Path(str(self.path) + "-shm").unlink(missing_ok=True)
+            os.rename(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        old_fd, self._lock_fd = self._lock_fd, fd
+        if old_fd is not None:
+            os.close(old_fd)
+        self._conn = self._open_schema()
+        self._insert_cursor = self._conn.cursor()
+        self._identity = self._fd_identity()
+        self._undeleted.clear()
+        self._count = moved
+        self._data_version = self._read_data_version()
+        row = self._conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
+        self.spool_id = str(row[0])
+        LOG.error("spool %s was deleted under this process; re-created it with its %d"
+                  " waiting rows", self.path, moved)
+
+    def _copy_into(self, target: Path) -> int:
+        """Copy the waiting rows, dead letters and rescue records into a new file."""
+        dst = sqlite3.connect(str(target), isolation_level=None)
+        try:
+            dst.execute("PRAGMA journal_mode=DELETE")  # no -wal to follow the rename
+            dst.executescript(_SCHEMA)
+            dst.execute("BEGIN IMMEDIATE")
+            # Delivered rows whose delete failed are not copied.
+            events = [r for r in self._conn.execute(
+                f"SELECT id, {PAYLOAD_AS_BLOB}, created_at FROM events ORDER BY id")
+                if r[0] not in self._undeleted]
+            dst.executemany("INSERT INTO events(id, payload, created_at) VALUES (?, ?, ?)", events)
+            dst.executemany("INSERT INTO deadletter VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            self._conn.execute("SELECT * FROM deadletter"))
+            dst.executemany("INSERT INTO rescued VALUES (?, ?)",
+                            self._conn.execute("SELECT spool_id, rescued_at FROM rescued"))
+            # A new file is a new identity: a fresh spool_id.
+            dst.execute("INSERT INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
+            dst.execute("COMMIT")
+        finally:
+            dst.close()
+        return len(events)
 
     # -- dead letters --------------------------------------------------
 

@@ -329,3 +329,62 @@ def test_null_and_text_payloads_in_a_damaged_orphan_never_raise_out_of_start(
     assert _lost() - before > 0
     spool.purge_deadletters()
     assert sfeventlog.stop(10)
+
+
+# -- item 4: the live spool file unlinked under its process --------------------
+
+UNLINKED_WRITER = textwrap.dedent("""
+    import sys, time
+    import sfeventlog
+    from sfeventlog import api
+    def emit(prefix, n):
+        for i in range(n):
+            if sfeventlog.add_event("audit", "instance", f"{prefix}{i}", f"{prefix}{i}"):
+                print(f"{prefix}{i}", flush=True)
+    emit("a", 300)
+    print("path", api.current_spool().path, flush=True)
+    sys.stdin.readline()          # the test deletes the spool files now
+    emit("b", 300)                # the 256-enqueue check notices
+    sys.stdin.readline()          # deleted again
+    emit("c", 5)
+    time.sleep(1.2)               # a quiet process: the timed check notices
+    emit("d", 5)
+    print("done", flush=True)
+    sys.stdin.readline()          # then killed -9, never drained
+""")
+
+
+def test_spool_unlinked_under_a_running_process_is_recreated_with_its_rows(
+        tmp_path: Path) -> None:
+    store = tmp_path / "events.sqlite"
+    spool_dir = tmp_path / "spool"
+    settings = _settings(spool_dir, store)
+    proc = subprocess.Popen([sys.executable, "-c", UNLINKED_WRITER],
+                            env=settings_env(settings, spool_dir), text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    acked: list[str] = []
+    try:
+        for expected_end in ("path", "b299", "done"):
+            while not (line := proc.stdout.readline().strip()).startswith(expected_end):
+                assert line, "the writer died"
+                acked.append(line)
+            if expected_end == "path":
+                path = Path(line.split(" ", 1)[1])
+            elif expected_end == "b299":
+                acked.append(line)
+            if expected_end != "done":
+                for victim in spool_dir.glob(path.name + "*"):  # rm <name>.db*
+                    victim.unlink()
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert len(acked) == 610
+    assert path.exists(), "the process re-created its spool file"
+    # The next process rescues the killed writer's file: nothing acked is lost.
+    sfeventlog.start("sf-after", settings)
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked), "each acked event stored exactly once"
+    assert not list(spool_dir.glob("*.db"))

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -96,7 +94,6 @@ class SqliteEventStore(EventStore):
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._schema_ok = False
-        _LIVE_STORES.add(self)
 
     def __repr__(self) -> str:
         return f"SqliteEventStore({str(self.path)!r})"
@@ -266,25 +263,3 @@ class SqliteEventStore(EventStore):
                 self._conn.close()
                 self._conn = None
             self._schema_ok = False
-
-
-# Held across fork(): a thread inside a SQLite call (the drainer writing a
-# batch) holds SQLite's process-wide mutexes, and a child forked then would
-# inherit them locked and hang in its first SQLite call.
-_LIVE_STORES: weakref.WeakSet[SqliteEventStore] = weakref.WeakSet()
-_held_at_fork: list[SqliteEventStore] = []
-
-
-def _before_fork() -> None:
-    _held_at_fork.extend(_LIVE_STORES)
-    for store in _held_at_fork:
-        store._lock.acquire()
-
-
-def _after_fork() -> None:
-    for store in _held_at_fork:
-        store._lock.release()
-    _held_at_fork.clear()
-
-
-os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
