@@ -122,9 +122,10 @@ def _spool_for_caller() -> Spool:
 
 
 def _count_drop(reason: str) -> None:
-    metrics.SPOOL_DROPPED.labels(reason=reason).inc()
-    n = _state.drop_counts.get(reason, 0) + 1
-    _state.drop_counts[reason] = n
+    with _state.lock:  # held across fork(), like every metric update of ours
+        metrics.SPOOL_DROPPED.labels(reason=reason).inc()
+        n = _state.drop_counts.get(reason, 0) + 1
+        _state.drop_counts[reason] = n
     if n == 1 or n % 100 == 0:
         LOG.warning("eventlog spool dropped an event (reason %s, %d so far)", reason, n)
 
@@ -289,27 +290,41 @@ def _reset_after_fork() -> None:
     _state.open_error = None
 
 
-# The spool quiesced by ``_before_fork``, released on both sides of the fork.
-_quiesced: Spool | None = None
+#: How long fork() waits for the drainer to finish its current step (a
+#: batch write); past it (a slow network call) the fork goes ahead.
+FORK_QUIESCE_SECONDS = 5.0
+
+# What ``_before_fork`` quiesced, released on both sides of the fork.
+_quiesced: tuple[Drainer | None, Spool | None] = (None, None)
 
 
 def _before_fork() -> None:
-    # No thread may be opening or using a spool while the process forks:
-    # SQLite's mutexes held by that thread would stay locked in the child.
-    # Lock order: the state lock, then the spool's (as ``_spool_for_caller``).
+    # No thread of ours may be inside SQLite, an import or a metric update
+    # while the process forks: a lock it held would stay locked in the child
+    # and hang it.  Lock order: the state lock, the drainer (whose steps take
+    # the spool's lock), then the spool's lock.
     global _quiesced
     _state.lock.acquire()
+    mine = _state.pid == os.getpid()
+    drainer = _state.drainer if mine else None
+    if drainer is not None and not drainer.quiesce(FORK_QUIESCE_SECONDS):
+        LOG.warning("fork() while the eventlog drainer has been busy for %.0fs; not waiting",
+                    FORK_QUIESCE_SECONDS)
+        drainer = None
     spool = _current_spool()
     if spool is not None:
         spool.quiesce()
-    _quiesced = spool
+    _quiesced = (drainer, spool)
 
 
 def _resume_after_fork() -> None:
     global _quiesced
-    if _quiesced is not None:
-        _quiesced.resume()
-        _quiesced = None
+    drainer, spool = _quiesced
+    _quiesced = (None, None)
+    if spool is not None:
+        spool.resume()
+    if drainer is not None:
+        drainer.resume()
 
 
 def _after_fork_in_parent() -> None:

@@ -84,6 +84,10 @@ class Drainer:
         self._next_rescue = time.monotonic() + RESCUE_RETRY_SECONDS
         self._rng = rng
         self._wake = threading.Event()
+        # Held while the thread works, never while it waits: fork() takes it
+        # (``quiesce``) so no child inherits a lock this thread held inside
+        # SQLite, an import or a metric, which would hang the child.
+        self._active = threading.RLock()
         self._stopping = False
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
@@ -124,6 +128,14 @@ class Drainer:
         self._thread.join(max(0.0, drain_timeout) + 5.0)
         return not self._thread.is_alive()
 
+    def quiesce(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the thread to be between steps, and hold it there."""
+        return self._active.acquire(timeout=timeout)
+
+    def resume(self) -> None:
+        """Release what a successful ``quiesce`` took."""
+        self._active.release()
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -136,6 +148,9 @@ class Drainer:
     def run(self) -> None:
         """The thread body. Never raises."""
         while not self._past_deadline():
+            # An empty read ends the drain only if the stop came before it:
+            # rows added just before stop() must not be left behind.
+            stopping = self._stopping
             try:
                 sent = self._retrying(self.drain_once)
             except Exception as exc:  # noqa: BLE001 - the thread must not die
@@ -146,12 +161,16 @@ class Drainer:
                     self._sleep(self.poll_interval)
                 continue
             if sent == 0:
-                if self._stopping:
+                if stopping:
                     break
-                self._retry_deletes()
-                self._retry_rescue()
+                if self._stopping:
+                    continue
+                with self._active:
+                    self._retry_deletes()
+                    self._retry_rescue()
                 self._wake.wait(self.poll_interval)
-        metrics.DRAIN_BACKOFF.set(0)
+        with self._active:
+            metrics.DRAIN_BACKOFF.set(0)
 
     def _retry_deletes(self) -> None:
         # Delivered rows whose delete failed wait for the disk to allow it.
@@ -176,6 +195,10 @@ class Drainer:
 
         Raises ``RetryableError`` (or anything unexpected) with the rows kept.
         """
+        with self._active:
+            return self._drain_once()
+
+    def _drain_once(self) -> int:
         rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES)
         if not rows:
             return 0
@@ -286,6 +309,10 @@ class Drainer:
         return bool(ready)
 
     def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
+        with self._active:
+            self._log_retry(retry_state)
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.upcoming_sleep
         metrics.DRAIN_BACKOFF.set(delay)
         outcome = retry_state.outcome
@@ -298,6 +325,10 @@ class Drainer:
 
     def _note_unexpected(self, exc: BaseException) -> None:
         """Count every unexpected error; log each distinct one once."""
+        with self._active:
+            self._count_unexpected(exc)
+
+    def _count_unexpected(self, exc: BaseException) -> None:
         metrics.DRAIN_ERRORS.labels(error=type(exc).__name__).inc()
         key = (type(exc).__name__, str(exc))
         if key in self._seen_errors:

@@ -11,28 +11,42 @@ is hung: it is killed and counted.  Prints one JSON line: ``hung``,
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 
 import sfeventlog
+from sfeventlog import api
 
 _CONCURRENT_CHILDREN = 4
 _CHILD_EVENTS = 5
 
 
-def _child(k: int, report_fd: int) -> None:
+def _child(k: int, report_fd: int, timeout: float) -> None:
     code = 1
+    # A hung child shows where it hangs (on stderr) before it is killed.
+    faulthandler.dump_traceback_later(max(1.0, timeout - 1.0))
     try:
         for i in range(_CHILD_EVENTS):
             message = f"c{k}-{i}"
             if sfeventlog.add_event("audit", "instance", message, message):
                 os.write(report_fd, (message + "\n").encode())
+            else:
+                print(f"child {k}: add_event returned False", file=sys.stderr)
+        spool = api.current_spool()
         code = 0 if sfeventlog.stop(drain_timeout=30) else 2
+        if code:
+            print(f"child {k}: stop() left rows in {spool and spool.path}:"
+                  f" {spool and spool.count()} waiting", file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
     finally:
+        sys.stderr.flush()
         os._exit(code)
 
 
@@ -82,7 +96,7 @@ def main() -> int:
         pid = os.fork()
         if pid == 0:
             os.close(read_fd)
-            _child(k, write_fd)
+            _child(k, write_fd, child_timeout)
         os.close(write_fd)
         running[pid] = (time.monotonic() + child_timeout, read_fd)
         reap(_CONCURRENT_CHILDREN - 1)
