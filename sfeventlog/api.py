@@ -182,10 +182,10 @@ def add_event_multi(
         _count_drop("spool_error")
         return False
     except OSError as exc:
-        reason = _drop_reason(exc)
-        if _state.drop_counts.get(reason, 0) == 0:
+        why = _drop_reason(exc)
+        if _state.drop_counts.get(why, 0) == 0:
             LOG.error("eventlog spool unavailable: %s", exc)
-        _count_drop(reason)
+        _count_drop(why)
         return False
     reason = spool.enqueue(encode(payload))
     if reason is not None:

@@ -43,7 +43,7 @@ def _child(k: int, report_fd: int, timeout: float) -> None:
         if code:
             print(f"child {k}: stop() left rows in {spool and spool.path}:"
                   f" {spool and spool.count()} waiting", file=sys.stderr)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - a child reports every failure, then exits
         traceback.print_exc()
     finally:
         sys.stderr.flush()
