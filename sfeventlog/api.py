@@ -121,8 +121,13 @@ def _spool_for_caller() -> Spool:
         return _state.spool
 
 
+# Held around drop counting and across fork(): a metric's lock held by
+# another thread at the fork would stay locked in the child.
+_drop_lock = threading.Lock()
+
+
 def _count_drop(reason: str) -> None:
-    with _state.lock:  # held across fork(), like every metric update of ours
+    with _drop_lock:
         metrics.SPOOL_DROPPED.labels(reason=reason).inc()
         n = _state.drop_counts.get(reason, 0) + 1
         _state.drop_counts[reason] = n
@@ -305,6 +310,7 @@ def _before_fork() -> None:
     # the spool's lock), then the spool's lock.
     global _quiesced
     _state.lock.acquire()
+    _drop_lock.acquire()
     mine = _state.pid == os.getpid()
     drainer = _state.drainer if mine else None
     if drainer is not None and not drainer.quiesce(FORK_QUIESCE_SECONDS):
@@ -329,11 +335,13 @@ def _resume_after_fork() -> None:
 
 def _after_fork_in_parent() -> None:
     _resume_after_fork()
+    _drop_lock.release()
     _state.lock.release()
 
 
 def _after_fork_in_child() -> None:
     _resume_after_fork()
+    _drop_lock.release()
     _state.lock = threading.RLock()
     _reset_after_fork()
 

@@ -172,6 +172,7 @@ class Spool:
         # Delivered rows whose delete failed (read-only or full disk): the
         # store owns them, so they are skipped and deleted once possible.
         self._undeleted: set[int] = set()
+        self._undeleted_max = 0  # they are the oldest rows: dequeue starts after this id
         self._next_delete_retry = 0.0
         if lock:
             self._lock_fd = self._acquire_file_lock(path, lock_wait)
@@ -189,6 +190,7 @@ class Spool:
         self._identity = self._fd_identity()
         self._ops_since_check = 0
         self._next_check = time.monotonic() + LINK_CHECK_SECONDS
+        self._reopen_pending = False  # re-created, but opening it failed
 
     # -- opening -------------------------------------------------------
 
@@ -317,7 +319,7 @@ class Spool:
             # so skipping them is a range on the rowid.
             cur = self._conn.execute(
                 f"SELECT id, {PAYLOAD_AS_BLOB} FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                (max(self._undeleted, default=0), limit),
+                (self._undeleted_max, limit),
             )
             if max_bytes is None:
                 rows = cur.fetchall()
@@ -370,6 +372,7 @@ class Spool:
                 LOG.error("cannot delete delivered rows from spool %s (%s); delivery goes on,"
                           " they are deleted once the disk allows", self.path, exc)
             self._undeleted |= new
+            self._undeleted_max = max(self._undeleted_max, max(new, default=0))
             self._count = max(0, self._count - len(new))
             self._next_delete_retry = time.monotonic() + 1.0
             return 0
@@ -377,6 +380,7 @@ class Spool:
         had_backlog = len(self._undeleted)
         self._count = max(0, self._count - max(0, deleted - had_backlog))
         self._undeleted.clear()
+        self._undeleted_max = 0
         if had_backlog:
             LOG.warning("deleted %d delivered rows from spool %s that could not be deleted"
                         " before", deleted, self.path)
@@ -448,6 +452,9 @@ class Spool:
             return
         self._ops_since_check = 0
         self._next_check = time.monotonic() + LINK_CHECK_SECONDS
+        if self._reopen_pending:
+            self._reopen()
+            return
         try:
             os.stat(self.path)
             return  # there (a different file there is not ours to take over)
@@ -487,16 +494,28 @@ class Spool:
         old_fd, self._lock_fd = self._lock_fd, fd
         if old_fd is not None:
             os.close(old_fd)
-        self._conn = self._open_schema()
-        self._insert_cursor = self._conn.cursor()
         self._identity = self._fd_identity()
         self._undeleted.clear()
-        self._count = moved
-        self._data_version = self._read_data_version()
-        row = self._conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
-        self.spool_id = str(row[0])
+        self._undeleted_max = 0
         LOG.error("spool %s was deleted under this process; re-created it with its %d"
                   " waiting rows", self.path, moved)
+        self._reopen_pending = True
+        self._reopen()
+
+    def _reopen(self) -> None:
+        # The rows are safe in the new file; until it opens, writes fail
+        # (counted drops) and the next check tries again.
+        try:
+            conn = self._open_schema()
+        except (OSError, sqlite3.Error) as exc:
+            LOG.error("cannot open the re-created spool %s yet: %s", self.path, exc)
+            return
+        self._conn, self._reopen_pending = conn, False
+        self._insert_cursor = conn.cursor()
+        self._count = self._recount()
+        self._data_version = self._read_data_version()
+        row = conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
+        self.spool_id = str(row[0])
 
     def _copy_into(self, target: Path) -> int:
         """Copy the waiting rows, dead letters and rescue records into a new file."""
