@@ -347,11 +347,42 @@ class Spool:
             return self._delete_locked(set(ids) - self._undeleted)
 
     def retry_deletes(self) -> int:
-        """Delete remembered undeleted rows, at most once a second; returns rows deleted."""
+        """Delete remembered undeleted rows, at most once a second; returns rows deleted.
+
+        If they still cannot be deleted and nothing else is in the file (all
+        delivered, no dead letters), the file is replaced by a new empty
+        one: a disk filled by this spool's own WAL gets its space back.
+        """
         with self._mutex:
             if not self._undeleted or time.monotonic() < self._next_delete_retry:
                 return 0
-            return self._delete_locked(set())
+            deleted = self._delete_locked(set())
+            if self._undeleted and self._count == 0:
+                return self._start_afresh()
+            return deleted
+
+    def _start_afresh(self) -> int:
+        try:
+            if self._lock_fd is None or self._conn.execute(
+                    "SELECT 1 FROM deadletter LIMIT 1").fetchone():
+                return 0
+            # Unlinked first: if the disk refuses (read-only), nothing changed.
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as exc:
+            LOG.debug("cannot replace spool %s: %s", self.path, exc)
+            return 0
+        self._close_conn()  # frees the space
+        old_fd, self._lock_fd = self._lock_fd, None
+        os.close(old_fd)
+        dropped = len(self._undeleted)
+        self._undeleted.clear()
+        self._undeleted_max = 0
+        self._reopen_pending = True
+        self._reopen()
+        LOG.warning("spool %s held only %d delivered rows it could not delete (a full disk);"
+                    " replaced it with an empty file", self.path, dropped)
+        return dropped
 
     def _delete_locked(self, new: set[int]) -> int:
         pending = sorted(self._undeleted | new)
@@ -438,6 +469,13 @@ class Spool:
 
     # -- our file unlinked under us ------------------------------------
 
+    def _close_conn(self) -> None:
+        # A statement left unfinalized (a failed insert's) would keep the
+        # connection open as a zombie: its files held, and its WAL deleted by
+        # name whenever it finally closes.  So the cursor is closed first.
+        self._insert_cursor.close()
+        self._conn.close()
+
     def _fd_identity(self) -> tuple[int, int] | None:
         if self._lock_fd is None:
             return None  # not the owner: never re-creates the file
@@ -483,8 +521,7 @@ class Spool:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             moved = self._copy_into(tmp)
-            old = self._conn
-            old.close()  # also removes a stale -wal at our path, nothing newer
+            self._close_conn()  # also removes a stale -wal at our path, nothing newer
             Path(str(self.path) + "-shm").unlink(missing_ok=True)
             os.rename(tmp, self.path)
         except BaseException:
@@ -506,14 +543,19 @@ class Spool:
         # The rows are safe in the new file; until it opens, writes fail
         # (counted drops) and the next check tries again.
         try:
+            if self._lock_fd is None:  # the owner's file is gone: a new one, ours
+                self._lock_fd = self._acquire_file_lock(self.path, 0)
+                self._identity = self._fd_identity()
             conn = self._open_schema()
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, SpoolLocked) as exc:
             LOG.error("cannot open the re-created spool %s yet: %s", self.path, exc)
             return
         self._conn, self._reopen_pending = conn, False
         self._insert_cursor = conn.cursor()
         self._count = self._recount()
         self._data_version = self._read_data_version()
+        # A file made afresh needs its (new) identity; a relinked one has it.
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
         row = conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
         self.spool_id = str(row[0])
 
@@ -724,7 +766,7 @@ class Spool:
                     ).fetchone()
                 except sqlite3.Error as exc:
                     LOG.warning("cannot read spool %s at close: %s", self.path, exc)
-            self._conn.close()
+            self._close_conn()
             if empty:
                 try:
                     for suffix in ("-wal", "-shm", ""):

@@ -8,6 +8,7 @@ acked against events stored in a real sqlite events store.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -387,4 +388,33 @@ def test_spool_unlinked_under_a_running_process_is_recreated_with_its_rows(
     sfeventlog.start("sf-after", settings)
     assert sfeventlog.stop(10)
     assert _stored(store) == Counter(acked), "each acked event stored exactly once"
+    assert not list(spool_dir.glob("*.db"))
+
+
+def test_disk_filled_by_the_spools_own_wal_recovers_by_itself(small_fs: Path,
+                                                              tmp_path: Path) -> None:
+    store = tmp_path / "events.sqlite"
+    spool_dir = small_fs / "spool"
+    settings = _settings(spool_dir, store)
+    api.reset_for_tests(settings)
+    # Nothing else on the disk: the spool's WAL alone fills it.
+    acked: list[str] = []
+    for i in range(100_000):
+        if not sfeventlog.add_event("audit", "instance", f"w{i}", f"w{i}"):
+            break
+        acked.append(f"w{i}")
+    assert len(acked) < 100_000, "the disk filled up"
+    fill(small_fs).unlink()  # the last bytes too, then nothing else holds space
+    spool = api.current_spool()
+    assert spool is not None
+    sfeventlog.start("sf-own-wal", settings)
+    assert _wait_for(lambda: _stored(store) == Counter(acked)), \
+        f"{len(_stored(store))} of {len(acked)} delivered"
+    # Every row is delivered and none can be deleted: the file is replaced.
+    assert _wait_for(lambda: shutil.disk_usage(small_fs).used < (4 << 20), 20), \
+        "the space comes back without anyone freeing it"
+    later = _emit(200, "later")
+    assert len(later) == 200
+    assert sfeventlog.stop(10)
+    assert _stored(store) == Counter(acked + later), "each acked event stored exactly once"
     assert not list(spool_dir.glob("*.db"))
