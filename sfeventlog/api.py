@@ -16,6 +16,7 @@ the caller's.
 from __future__ import annotations
 
 import atexit
+import errno
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sfeventlog import hostname, metrics
@@ -61,10 +63,17 @@ class _State:
         self.setup: threading.Thread | None = None
         self.started = False
         self.drop_counts: dict[str, int] = {}
+        # The last failed spool open (a full disk) and when to try again.
+        self.open_error: OSError | None = None
+        self.open_retry_at = 0.0
 
 
 _state = _State()
 _atexit_registered = False
+
+#: After a spool open failed for lack of space, ``add_event`` drops without
+#: trying again for this long (a full disk is not cleared in microseconds).
+OPEN_RETRY_SECONDS = 1.0
 
 
 def _program_name() -> str:
@@ -80,12 +89,25 @@ def _settings() -> Settings:
 
 
 def _open_spool(settings: Settings, daemon_name: str) -> Spool:
+    if _state.open_error is not None and time.monotonic() < _state.open_retry_at:
+        raise _state.open_error
     prepare_spool_dir(settings.eventlog_spool_dir)
-    return open_own_spool(
-        settings.eventlog_spool_dir, daemon_name, os.getpid(),
-        durability=settings.eventlog_spool_durability,
-        high_water_mark=settings.eventlog_spool_high_water_mark,
-    )
+    try:
+        spool = open_own_spool(
+            settings.eventlog_spool_dir, daemon_name, os.getpid(),
+            durability=settings.eventlog_spool_durability,
+            high_water_mark=settings.eventlog_spool_high_water_mark,
+        )
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            _state.open_error, _state.open_retry_at = exc, time.monotonic() + OPEN_RETRY_SECONDS
+        raise
+    _state.open_error = None
+    return spool
+
+
+def _drop_reason(exc: OSError) -> str:
+    return "disk_full" if exc.errno == errno.ENOSPC else "spool_error"
 
 
 def _current_spool() -> Spool | None:
@@ -113,10 +135,16 @@ def _spool_for_caller() -> Spool:
         return _state.spool
 
 
+# Held around drop counting and across fork(): a metric's lock held by
+# another thread at the fork would stay locked in the child.
+_drop_lock = threading.Lock()
+
+
 def _count_drop(reason: str) -> None:
-    metrics.SPOOL_DROPPED.labels(reason=reason).inc()
-    n = _state.drop_counts.get(reason, 0) + 1
-    _state.drop_counts[reason] = n
+    with _drop_lock:
+        metrics.SPOOL_DROPPED.labels(reason=reason).inc()
+        n = _state.drop_counts.get(reason, 0) + 1
+        _state.drop_counts[reason] = n
     if n == 1 or n % 100 == 0:
         LOG.warning("eventlog spool dropped an event (reason %s, %d so far)", reason, n)
 
@@ -184,9 +212,15 @@ def add_event_multi(
         _log_added(payload, logging.ERROR if log_as_error else logging.INFO)
     try:
         spool = _spool_for_caller()
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
         LOG.error("eventlog spool unavailable: %s", exc)
         _count_drop("spool_error")
+        return False
+    except OSError as exc:
+        why = _drop_reason(exc)
+        if _state.drop_counts.get(why, 0) == 0:
+            LOG.error("eventlog spool unavailable: %s", exc)
+        _count_drop(why)
         return False
     reason = spool.enqueue(encode(payload))
     if reason is not None:
@@ -212,10 +246,19 @@ def _log_added(payload: Mapping[str, Any], level: int) -> None:
 
 
 def _start_drainer(settings: Settings) -> None:
-    assert _state.spool is not None
+    spool = _state.spool
+    assert spool is not None
     transport = load_transport(settings)
-    rescue_orphans(_state.spool)
-    _state.drainer = Drainer(_state.spool, transport, settings.eventlog_transport)
+    deferred: list[Path] = []
+    rescue_orphans(spool, deferred=deferred)
+
+    def rescue_again() -> bool:
+        still: list[Path] = []
+        rescue_orphans(spool, deferred=still)
+        return bool(still)
+
+    _state.drainer = Drainer(spool, transport, settings.eventlog_transport,
+                             rescue=rescue_again if deferred else None)
     _state.drainer.start()
 
 
@@ -246,7 +289,9 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
     The transport is loaded here, so a wrong name or a broken plugin raises
     ``TransportLoadError`` now rather than inside the thread; a spool
     directory that cannot be used raises ``ConfigError`` naming it and the
-    key to set.  Calling it again in the same process does nothing.
+    key to set.  A full disk raises nothing: the first ``add_event`` that
+    can open the spool starts the drainer.  Calling it again in the same
+    process does nothing.
     """
     global _atexit_registered
     if not daemon_name or "/" in daemon_name:
@@ -267,8 +312,16 @@ def start(daemon_name: str, settings: Settings | None = None) -> None:
         _state.daemon_name = daemon_name
         set_caller_daemon(daemon_name)  # upstream's caller-daemon metadata
         if _state.spool is None:
-            _state.spool = _open_spool(settings, daemon_name)
-        _start_drainer(settings)
+            try:
+                _state.spool = _open_spool(settings, daemon_name)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                # A full disk is not a configuration error: the first
+                # add_event that can open the spool starts the drainer.
+                LOG.error("eventlog spool not opened yet: %s", exc)
+        if _state.spool is not None:
+            _start_drainer(settings)
         _state.started = True
         if not _atexit_registered:
             atexit.register(stop)
@@ -318,14 +371,63 @@ def _reset_after_fork() -> None:
     _state.setup = None
     _state.pid = os.getpid()
     _state.drop_counts = {}
+    _state.open_error = None
+
+
+#: How long fork() waits for the drainer to finish its current step (a
+#: batch write); past it (a slow network call) the fork goes ahead.
+FORK_QUIESCE_SECONDS = 5.0
+
+# What ``_before_fork`` quiesced, released on both sides of the fork.
+_quiesced: tuple[Drainer | None, Spool | None] = (None, None)
+
+
+def _before_fork() -> None:
+    # No thread of ours may be inside SQLite, an import or a metric update
+    # while the process forks: a lock it held would stay locked in the child
+    # and hang it.  Lock order: the state lock, the drainer (whose steps take
+    # the spool's lock), then the spool's lock.
+    global _quiesced
+    _state.lock.acquire()
+    _drop_lock.acquire()
+    mine = _state.pid == os.getpid()
+    drainer = _state.drainer if mine else None
+    if drainer is not None and not drainer.quiesce(FORK_QUIESCE_SECONDS):
+        LOG.warning("fork() while the eventlog drainer has been busy for %.0fs; not waiting",
+                    FORK_QUIESCE_SECONDS)
+        drainer = None
+    spool = _current_spool()
+    if spool is not None:
+        spool.quiesce()
+    _quiesced = (drainer, spool)
+
+
+def _resume_after_fork() -> None:
+    global _quiesced
+    drainer, spool = _quiesced
+    _quiesced = (None, None)
+    if spool is not None:
+        spool.resume()
+    if drainer is not None:
+        drainer.resume()
+
+
+def _after_fork_in_parent() -> None:
+    _resume_after_fork()
+    _drop_lock.release()
+    _state.lock.release()
 
 
 def _after_fork_in_child() -> None:
+    _resume_after_fork()
+    _drop_lock.release()
     _state.lock = threading.RLock()
     _reset_after_fork()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
 
 
 def current_spool() -> Spool | None:
@@ -339,3 +441,4 @@ def reset_for_tests(settings: Settings | None = None) -> None:
     _state.settings = settings
     _state.daemon_name = None
     _state.drop_counts = {}
+    _state.open_error = None

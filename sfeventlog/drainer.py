@@ -29,12 +29,16 @@ PROBE_INTERVAL = 1.0
 #: well inside MariaDB's and gRPC's default 16 MiB limits.
 DRAIN_BATCH_MAX_BYTES = 4 * 1024 * 1024
 SHUTDOWN_DRAIN_TIMEOUT = 20.0
+#: How often an idle drainer retries an orphan rescue that could not finish.
+RESCUE_RETRY_SECONDS = 10.0
 THREAD_NAME = "eventlog-drainer"
 _MAX_REMEMBERED_ERRORS = 256
 
 #: Test seam: called after the store accepted a batch and before the spool
 #: delete.  Fault tests use it to kill the process exactly there.
 AfterCommitHook = Callable[[Sequence[int]], None]
+#: Retries a deferred orphan rescue; returns True while something is still deferred.
+RescueHook = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Drainer:
         wait: tenacity.wait.wait_base | None = None,
         after_commit: AfterCommitHook | None = None,
         rng: Callable[[], float] = random.random,
+        rescue: RescueHook | None = None,
     ) -> None:
         self.spool = spool
         self.transport = transport
@@ -75,8 +80,14 @@ class Drainer:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.after_commit = after_commit
+        self._rescue = rescue
+        self._next_rescue = time.monotonic() + RESCUE_RETRY_SECONDS
         self._rng = rng
         self._wake = threading.Event()
+        # Held while the thread works, never while it waits: fork() takes it
+        # (``quiesce``) so no child inherits a lock this thread held inside
+        # SQLite, an import or a metric, which would hang the child.
+        self._active = threading.RLock()
         self._stopping = False
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
@@ -122,6 +133,14 @@ class Drainer:
         self._thread.join(max(0.0, drain_timeout) + 5.0)
         return not self._thread.is_alive()
 
+    def quiesce(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for the thread to be between steps, and hold it there."""
+        return self._active.acquire(timeout=timeout)
+
+    def resume(self) -> None:
+        """Release what a successful ``quiesce`` took."""
+        self._active.release()
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -134,6 +153,9 @@ class Drainer:
     def run(self) -> None:
         """The thread body. Never raises."""
         while not self._past_deadline():
+            # An empty read ends the drain only if the stop came before it:
+            # rows added just before stop() must not be left behind.
+            stopping = self._stopping
             try:
                 sent = self._retrying(self.drain_once)
             except Exception as exc:  # noqa: BLE001 - the thread must not die
@@ -144,16 +166,44 @@ class Drainer:
                     self._sleep(self.poll_interval)
                 continue
             if sent == 0:
-                if self._stopping:
+                if stopping:
                     break
+                if self._stopping:
+                    continue
+                with self._active:
+                    self._retry_deletes()
+                    self._retry_rescue()
                 self._wake.wait(self.poll_interval)
-        metrics.DRAIN_BACKOFF.set(0)
+        with self._active:
+            metrics.DRAIN_BACKOFF.set(0)
+
+    def _retry_deletes(self) -> None:
+        # Delivered rows whose delete failed wait for the disk to allow it.
+        try:
+            self.spool.retry_deletes()
+        except Exception as exc:  # noqa: BLE001 - the thread must not die
+            self._note_unexpected(exc)
+
+    def _retry_rescue(self) -> None:
+        # Orphans left in place because our own write failed (a full disk).
+        if self._rescue is None or time.monotonic() < self._next_rescue:
+            return
+        self._next_rescue = time.monotonic() + RESCUE_RETRY_SECONDS
+        try:
+            if not self._rescue():
+                self._rescue = None
+        except Exception as exc:  # noqa: BLE001 - the thread must not die
+            self._note_unexpected(exc)
 
     def drain_once(self) -> int:
         """Deliver (or dead-letter) the oldest batch. Returns rows handled.
 
         Raises ``RetryableError`` (or anything unexpected) with the rows kept.
         """
+        with self._active:
+            return self._drain_once()
+
+    def _drain_once(self) -> int:
         rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES)
         if not rows:
             return 0
@@ -266,6 +316,10 @@ class Drainer:
         return bool(ready)
 
     def _before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
+        with self._active:
+            self._log_retry(retry_state)
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         delay = retry_state.upcoming_sleep
         metrics.DRAIN_BACKOFF.set(delay)
         if self._probe_cut_short and self._probe_trusted:
@@ -300,6 +354,10 @@ class Drainer:
 
     def _note_unexpected(self, exc: BaseException) -> None:
         """Count every unexpected error; log each distinct one once."""
+        with self._active:
+            self._count_unexpected(exc)
+
+    def _count_unexpected(self, exc: BaseException) -> None:
         metrics.DRAIN_ERRORS.labels(error=type(exc).__name__).inc()
         key = (type(exc).__name__, str(exc))
         if key in self._seen_errors:

@@ -113,6 +113,12 @@ SPOOL_NAME_TAKEN = labelled_counter(
     " owns the file (reason locked) or something else is there (reason not_a_spool).",
     {"reason": ("locked", "not_a_spool")},
 )
+SPOOL_SALVAGE_LOST = labelled_counter(
+    "eventlog_spool_salvage_lost_total",
+    "Rows of damaged spool files that salvage could not read, estimated"
+    " (reason: damaged_page, truncated).",
+    {"reason": ("damaged_page", "truncated")},
+)
 
 #: Outcomes of one ``record_event_batch`` call; a drainer creates each
 #: outcome's series for its transport when it is built.

@@ -13,6 +13,8 @@ and triggers one recount.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import sqlite3
@@ -36,7 +38,7 @@ from sfeventlog.ownership import (
     restrict_mode,
     spool_file_name,
 )
-from sfeventlog.salvage import salvage_rows
+from sfeventlog.salvage import PAYLOAD_AS_BLOB, salvage_rows
 
 LOG = logging.getLogger(__name__)
 
@@ -82,9 +84,26 @@ LOCK_WAIT_SECONDS = 0.2
 #: How many names ``<daemon>-<pid>[.<n>].db`` a process tries for its spool.
 MAX_SPOOL_NAMES = 100
 
+#: The owner checks that its file is still at its path (one ``stat``) every
+#: this many enqueues, and on the first enqueue or dequeue after this many
+#: seconds: a file unlinked under it is noticed within a second or so.
+LINK_CHECK_EVERY = 256
+LINK_CHECK_SECONDS = 1.0
+
 
 class SpoolLocked(RuntimeError):
     """Another live process owns this spool file."""
+
+
+class SpoolFull(OSError):
+    """No space to create or open the spool file: a full disk, not damage.
+
+    An ``OSError`` with ``errno.ENOSPC``; the caller drops the event as
+    ``disk_full`` and tries the open again later.
+    """
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(errno.ENOSPC, f"no space left to open spool {path}: {cause}")
 
 
 @dataclass(frozen=True)
@@ -203,6 +222,12 @@ class Spool:
         self._lock_fd: int | None = None
         self._closed = False
         self._inherited = InheritedRows()
+        # Delivered rows whose delete failed (read-only or full disk): the
+        # store owns them, so they are skipped and deleted once possible.
+        self._undeleted: set[int] = set()
+        self._undeleted_max = 0  # they are the oldest rows: dequeue starts after this id
+        self._next_delete_retry = 0.0
+        created = lock and not os.path.lexists(path)
         if lock:
             self._lock_fd = self._acquire_file_lock(path, lock_wait)
         try:
@@ -219,11 +244,19 @@ class Spool:
                 self._conn.close()
                 raise
         except BaseException:
+            if created:
+                # A file this open created and could not make a spool of (a
+                # full disk) holds nothing: leave no empty file behind.
+                self._remove_if_empty()
             self._release_file_lock()
             raise
         # One cursor reused by every enqueue: Connection.execute() builds a
         # new cursor per call, about 8% of an insert's CPU.
         self._insert_cursor = self._conn.cursor()
+        self._identity = self._fd_identity()
+        self._ops_since_check = 0
+        self._next_check = time.monotonic() + LINK_CHECK_SECONDS
+        self._reopen_pending = False  # re-created, but opening it failed
 
     # -- opening -------------------------------------------------------
 
@@ -239,6 +272,14 @@ class Spool:
             return lock_own_file(path, wait)
         except BlockingIOError as exc:
             raise SpoolLocked(str(exc)) from None
+
+    def _remove_if_empty(self) -> None:
+        try:
+            if self._lock_fd is not None and os.fstat(self._lock_fd).st_size == 0:
+                for suffix in ("-wal", "-shm", ""):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+        except OSError as exc:
+            LOG.debug("cannot remove the empty spool file %s: %s", self.path, exc)
 
     def _release_file_lock(self) -> None:
         # Closed only after the SQLite connection: closing any fd on the
@@ -274,7 +315,12 @@ class Spool:
                     f"table {table} lacks column(s) {', '.join(sorted(needed - have))}")
 
     def _open_schema(self) -> sqlite3.Connection:
-        conn = _connect(self.path, self.durability)
+        try:
+            conn = _connect(self.path, self.durability)
+        except sqlite3.Error as exc:
+            if is_disk_full(exc, self.path):
+                raise SpoolFull(self.path, exc) from exc
+            raise
         try:
             conn.executescript(_SCHEMA)
             self._check_columns(conn)
@@ -283,8 +329,11 @@ class Spool:
                 os.fchmod(self._lock_fd, 0o600)
             else:
                 restrict_mode(self.path)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            # Not a DatabaseError, so a healthy file is never moved aside for it.
+            if isinstance(exc, sqlite3.Error) and is_disk_full(exc, self.path):
+                raise SpoolFull(self.path, exc) from exc
             raise
         return conn
 
@@ -301,7 +350,8 @@ class Spool:
         return str(row[0])
 
     def _recount(self) -> int:
-        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        total = int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return max(0, total - len(self._undeleted))
 
     def _read_data_version(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -316,6 +366,8 @@ class Spool:
         the caller is a daemon that must not stall on its event log.
         """
         with self._mutex:
+            self._check_linked()
+            # Only this process's own rows count (see sfeventlog.inherited).
             if self._count - self._inherited.waiting >= self.high_water_mark:
                 return "high_water_mark"
             try:
@@ -335,9 +387,13 @@ class Spool:
         bytes than that (but always at least one row).
         """
         with self._mutex:
+            self._check_linked()
             self._resync_if_changed()
+            # Undeleted rows are the oldest ones (delivery goes oldest first),
+            # so skipping them is a range on the rowid.
             cur = self._conn.execute(
-                "SELECT id, payload FROM events ORDER BY id LIMIT ?", (limit,)
+                f"SELECT id, {PAYLOAD_AS_BLOB} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (self._undeleted_max, limit),
             )
             if max_bytes is None:
                 rows = cur.fetchall()
@@ -353,26 +409,102 @@ class Spool:
         return [(int(r[0]), bytes(r[1])) for r in rows]
 
     def delete_ids(self, ids: Iterable[int]) -> int:
-        """Delete rows by id (the store owns them now); returns rows deleted."""
-        id_list = list(ids)
-        if not id_list:
+        """Delete delivered rows by id (the store owns them now).
+
+        Never raises for storage trouble.  If the delete fails (read-only or
+        full disk), the ids are remembered: ``dequeue_batch`` skips them, so
+        delivery goes on behind them, and they are deleted with the next
+        delete that succeeds (or by ``retry_deletes``).  Returns the rows
+        deleted now.
+        """
+        with self._mutex:
+            return self._delete_locked(set(ids) - self._undeleted)
+
+    def retry_deletes(self) -> int:
+        """Delete remembered undeleted rows, at most once a second; returns rows deleted.
+
+        If they still cannot be deleted and nothing else is in the file (all
+        delivered, no dead letters), the file is replaced by a new empty
+        one: a disk filled by this spool's own WAL gets its space back.
+        """
+        with self._mutex:
+            if not self._undeleted or time.monotonic() < self._next_delete_retry:
+                return 0
+            deleted = self._delete_locked(set())
+            if self._undeleted and self._count == 0:
+                return self._start_afresh()
+            return deleted
+
+    def _start_afresh(self) -> int:
+        try:
+            if self._lock_fd is None or self._conn.execute(
+                    "SELECT 1 FROM deadletter LIMIT 1").fetchone():
+                return 0
+            # Unlinked first: if the disk refuses (read-only), nothing changed.
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(self.path) + suffix).unlink(missing_ok=True)
+        except (OSError, sqlite3.Error) as exc:
+            LOG.debug("cannot replace spool %s: %s", self.path, exc)
+            return 0
+        self._close_conn()  # frees the space
+        old_fd, self._lock_fd = self._lock_fd, None
+        os.close(old_fd)
+        dropped = len(self._undeleted)
+        self._undeleted.clear()
+        self._undeleted_max = 0
+        self._inherited.clear()
+        self._reopen_pending = True
+        self._reopen()
+        LOG.warning("spool %s held only %d delivered rows it could not delete (a full disk);"
+                    " replaced it with an empty file", self.path, dropped)
+        return dropped
+
+    def _delete_locked(self, new: set[int]) -> int:
+        pending = sorted(self._undeleted | new)
+        if not pending:
             return 0
         deleted = 0
-        with self._mutex:
+        try:
             self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                for start in range(0, len(id_list), 500):
-                    chunk = id_list[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    cur = self._conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
-                    deleted += cur.rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._count -= deleted
-            self._inherited.forget(id_list)
+            for start in range(0, len(pending), 500):
+                chunk = pending[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cur = self._conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+                deleted += cur.rowcount
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(self._conn)
+            if not self._undeleted:
+                LOG.error("cannot delete delivered rows from spool %s (%s); delivery goes on,"
+                          " they are deleted once the disk allows", self.path, exc)
+            self._undeleted |= new
+            self._undeleted_max = max(self._undeleted_max, max(new, default=0))
+            self._count = max(0, self._count - len(new))
+            self._inherited.forget(new)  # delivered: off the count, as above
+            self._next_delete_retry = time.monotonic() + 1.0
+            return 0
+        # Remembered rows were taken off the count when their delete failed.
+        had_backlog = len(self._undeleted)
+        self._count = max(0, self._count - max(0, deleted - had_backlog))
+        self._inherited.forget(new)
+        self._undeleted.clear()
+        self._undeleted_max = 0
+        if had_backlog:
+            LOG.warning("deleted %d delivered rows from spool %s that could not be deleted"
+                        " before", deleted, self.path)
+            self._reclaim_space()
         return deleted
+
+    def _reclaim_space(self) -> None:
+        # A WAL grown while deletes failed keeps its size until truncated.
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            LOG.debug("checkpoint of %s failed: %s", self.path, exc)
+
+    def undeleted(self) -> int:
+        """Delivered rows still in the file because their delete failed."""
+        return len(self._undeleted)
 
     def rewrite(self, row_id: int, payload: bytes) -> None:
         """Replace one row's payload in place (upgrading an old-format row)."""
@@ -413,6 +545,121 @@ class Spool:
             self._count = self._recount()
             self._inherited.recount(self._conn)
 
+    # -- our file unlinked under us ------------------------------------
+
+    def _close_conn(self) -> None:
+        # A statement left unfinalized (a failed insert's) would keep the
+        # connection open as a zombie: its files held, and its WAL deleted by
+        # name whenever it finally closes.  So the cursor is closed first.
+        self._insert_cursor.close()
+        self._conn.close()
+
+    def _fd_identity(self) -> tuple[int, int] | None:
+        if self._lock_fd is None:
+            return None  # not the owner: never re-creates the file
+        st = os.fstat(self._lock_fd)
+        return (st.st_dev, st.st_ino)
+
+    def _check_linked(self) -> None:
+        """Under the mutex: if due, check the file is still at our path; relink if not."""
+        self._ops_since_check += 1
+        if self._identity is None or (self._ops_since_check < LINK_CHECK_EVERY
+                                      and time.monotonic() < self._next_check):
+            return
+        self._ops_since_check = 0
+        self._next_check = time.monotonic() + LINK_CHECK_SECONDS
+        if self._reopen_pending:
+            self._reopen()
+            return
+        try:
+            os.stat(self.path)
+            return  # there (a different file there is not ours to take over)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return
+        try:
+            self._relink()
+        except (OSError, sqlite3.Error, SpoolLocked) as exc:
+            LOG.error("spool %s was deleted under this process and cannot be re-created"
+                      " yet (%s); its rows stay in the deleted file, retrying", self.path, exc)
+
+    def _relink(self) -> None:
+        """Write this spool's rows (same ids) into a new file at its path.
+
+        Built under a temporary name (no ``.db``, so rescuers skip it),
+        flocked before it is renamed into place; the old connection is closed
+        only once the new file is complete, so a failure leaves the old one
+        in use and the next check tries again.
+        """
+        tmp = self.path.with_name(self.path.name + ".relink")
+        for suffix in ("", "-journal"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            moved = self._copy_into(tmp)
+            self._close_conn()  # also removes a stale -wal at our path, nothing newer
+            Path(str(self.path) + "-shm").unlink(missing_ok=True)
+            os.rename(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        old_fd, self._lock_fd = self._lock_fd, fd
+        if old_fd is not None:
+            os.close(old_fd)
+        self._identity = self._fd_identity()
+        self._undeleted.clear()
+        self._undeleted_max = 0
+        LOG.error("spool %s was deleted under this process; re-created it with its %d"
+                  " waiting rows", self.path, moved)
+        self._reopen_pending = True
+        self._reopen()
+
+    def _reopen(self) -> None:
+        # The rows are safe in the new file; until it opens, writes fail
+        # (counted drops) and the next check tries again.
+        try:
+            if self._lock_fd is None:  # the owner's file is gone: a new one, ours
+                self._lock_fd = self._acquire_file_lock(self.path, 0)
+                self._identity = self._fd_identity()
+            conn = self._open_schema()
+        except (OSError, sqlite3.Error, SpoolLocked) as exc:
+            LOG.error("cannot open the re-created spool %s yet: %s", self.path, exc)
+            return
+        self._conn, self._reopen_pending = conn, False
+        self._insert_cursor = conn.cursor()
+        self._count = self._recount()
+        self._data_version = self._read_data_version()
+        # A file made afresh needs its (new) identity; a relinked one has it.
+        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
+        row = conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
+        self.spool_id = str(row[0])
+
+    def _copy_into(self, target: Path) -> int:
+        """Copy the waiting rows, dead letters and rescue records into a new file."""
+        dst = sqlite3.connect(str(target), isolation_level=None)
+        try:
+            dst.execute("PRAGMA journal_mode=DELETE")  # no -wal to follow the rename
+            dst.executescript(_SCHEMA)
+            dst.execute("BEGIN IMMEDIATE")
+            # Delivered rows whose delete failed are not copied.
+            events = [r for r in self._conn.execute(
+                f"SELECT id, {PAYLOAD_AS_BLOB}, created_at FROM events ORDER BY id")
+                if r[0] not in self._undeleted]
+            dst.executemany("INSERT INTO events(id, payload, created_at) VALUES (?, ?, ?)", events)
+            dst.executemany("INSERT INTO deadletter VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            self._conn.execute("SELECT * FROM deadletter"))
+            dst.executemany("INSERT INTO rescued VALUES (?, ?)",
+                            self._conn.execute("SELECT spool_id, rescued_at FROM rescued"))
+            # A new file is a new identity: a fresh spool_id.
+            dst.execute("INSERT INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
+            dst.execute("COMMIT")
+        finally:
+            dst.close()
+        return len(events)
+
     # -- dead letters --------------------------------------------------
 
     def move_to_deadletter(
@@ -441,7 +688,7 @@ class Spool:
                     )
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count -= cur.rowcount
             if cur.rowcount:
@@ -487,7 +734,7 @@ class Spool:
                 self._conn.execute(f"DELETE FROM deadletter{where}", params)
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count += moved
             self._data_version = self._read_data_version()
@@ -515,7 +762,10 @@ class Spool:
             try:
                 return self._absorb_attached()
             finally:
-                self._conn.execute("DETACH DATABASE orphan")
+                try:
+                    self._conn.execute("DETACH DATABASE orphan")
+                except sqlite3.Error as exc:  # never in place of the error in flight
+                    LOG.debug("detach of %s failed: %s", other, exc)
 
     def _absorb_attached(self) -> int:
         conn = self._conn
@@ -532,9 +782,12 @@ class Spool:
             moved = 0
             before = self._max_id()
             if "events" in tables:
+                # Any payload type other writers may have stored is copied
+                # as a BLOB; the drainer dead-letters what does not parse.
                 moved = conn.execute(
                     "INSERT INTO main.events(payload, created_at)"
-                    " SELECT payload, created_at FROM orphan.events ORDER BY id"
+                    f" SELECT {PAYLOAD_AS_BLOB}, ifnull(CAST(created_at AS REAL), 0.0)"
+                    " FROM orphan.events ORDER BY id"
                 ).rowcount
             if "deadletter" in tables:
                 conn.execute(
@@ -549,7 +802,7 @@ class Spool:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         self._count += moved
         self._inherited.add_new_rows(conn, before, moved)
@@ -573,7 +826,7 @@ class Spool:
                 ).rowcount
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                _rollback(self._conn)
                 raise
             self._count += n
             self._inherited.add_new_rows(self._conn, before, n)
@@ -586,21 +839,44 @@ class Spool:
 
         With ``remove_if_empty``, a spool holding no rows and no dead
         letters is deleted, so clean shutdowns leave no files behind.
+        Never raises for storage trouble: a file that cannot be removed (a
+        read-only disk) is left for the next process to rescue; its
+        delivered rows are sent again there and the store ignores them.
         """
         with self._mutex:
             if self._closed:
                 return
             self._closed = True
+            self._delete_locked(set())
             empty = False
             if remove_if_empty:
-                empty = not self._conn.execute(
-                    "SELECT 1 FROM events UNION ALL SELECT 1 FROM deadletter LIMIT 1"
-                ).fetchone()
-            self._conn.close()
+                try:
+                    empty = not self._conn.execute(
+                        "SELECT 1 FROM events UNION ALL SELECT 1 FROM deadletter LIMIT 1"
+                    ).fetchone()
+                except sqlite3.Error as exc:
+                    LOG.warning("cannot read spool %s at close: %s", self.path, exc)
+            self._close_conn()
             if empty:
-                for suffix in ("-wal", "-shm", ""):
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                try:
+                    for suffix in ("-wal", "-shm", ""):
+                        Path(str(self.path) + suffix).unlink(missing_ok=True)
+                except OSError as exc:
+                    LOG.warning("cannot remove empty spool %s: %s", self.path, exc)
             self._release_file_lock()
+
+    def quiesce(self) -> None:
+        """Hold the spool's lock so no thread is inside SQLite; see ``resume``.
+
+        Called just before ``fork()``: a thread inside a SQLite call holds
+        SQLite's own mutexes, and a child forked then inherits them locked
+        and hangs in its first ``sqlite3.connect``.
+        """
+        self._mutex.acquire()
+
+    def resume(self) -> None:
+        """Release what ``quiesce`` took (in the parent and in the child)."""
+        self._mutex.release()
 
     def abandon_after_fork(self) -> None:
         """In a forked child: forget the parent's connection without using it.
@@ -620,10 +896,34 @@ class Spool:
 _ABANDONED: list[sqlite3.Connection] = []
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open, never masking the error in flight.
+
+    SQLite rolls back by itself on some errors (a full disk, say); a second
+    ROLLBACK would raise "no transaction is active" in place of the real cause.
+    """
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            LOG.debug("rollback failed: %s", exc)
+
+
 def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:
     if ids is None:
         return "", []
     return f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
+
+
+def is_disk_full(exc: sqlite3.Error, path: Path) -> bool:
+    """True for a write that failed for want of space (not for a damaged file)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return False
+    if code & 0xFF == sqlite3.SQLITE_FULL:
+        return True
+    # ENOSPC while growing the WAL or -shm can also surface as an I/O error.
+    return code & 0xFF in (sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN) and _no_space_left(path)
 
 
 def _classify_write_error(exc: sqlite3.Error, path: Path) -> str:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+
+import pytest
 
 import sfeventlog
 from sfeventlog import api
@@ -53,3 +60,36 @@ def test_forked_child_gets_its_own_spool_and_drainer(settings: Settings) -> None
     assert sfeventlog.stop(drain_timeout=20)
     assert DISCARDED._value.get() - parent_before == 200
     assert not list(Path(settings.eventlog_spool_dir).glob("*.db"))
+
+
+def _forks_under_load(tmp_path: Path, forks: int) -> None:
+    """``tests/forkload.py``: forks while three threads add events and the
+    drainer writes to a real sqlite store; counts acked against stored."""
+    store = tmp_path / "events.sqlite"
+    env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",
+           "SHAKENFIST_EVENTLOG_SPOOL_DIR": str(tmp_path / "spool"),
+           "SHAKENFIST_EVENTLOG_SQLITE_PATH": str(store)}
+    proc = subprocess.run([sys.executable, "-m", "tests.forkload", str(forks), "10"],
+                          cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["hung"] == 0, f"{report['hung']} of {forks} children hung"
+    assert report["failed"] == 0
+    assert report["drained"]
+    acked = Counter(report["acked"])
+    assert sum(1 for m in acked if m.startswith("c")) == forks * 5
+    with sqlite3.connect(store) as conn:
+        stored = Counter(m for (m,) in conn.execute("SELECT message FROM events"))
+    assert stored == acked, "every acked event stored exactly once, nothing else"
+    assert max(stored.values()) == 1
+    assert not list((tmp_path / "spool").glob("*.db"))
+
+
+def test_forks_under_load_never_hang_a_child(tmp_path: Path) -> None:
+    _forks_under_load(tmp_path, 40)
+
+
+@pytest.mark.slow
+def test_150_forks_under_load_never_hang_a_child(tmp_path: Path) -> None:
+    _forks_under_load(tmp_path, 150)

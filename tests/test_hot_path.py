@@ -104,9 +104,9 @@ def test_a_forked_childs_first_event_does_not_wait(tmp_path: Path) -> None:
         def slow_load(settings):
             time.sleep(2.0)
             return real_load(settings)
-        def slow_rescue(spool):
+        def slow_rescue(spool, **kwargs):
             time.sleep(1.0)
-            return real_rescue(spool)
+            return real_rescue(spool, **kwargs)
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:
