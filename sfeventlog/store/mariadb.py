@@ -44,6 +44,7 @@ from sfeventlog.store.base import (
     WriteResult,
 )
 from sfeventlog.store.compat import IncompatibleServerError, server_problems
+from sfeventlog.store.locks import MariaDBNamedLock, NamedLock
 from sfeventlog.store.mariadb_errors import ErrorKind, classify, error_number
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
@@ -351,6 +352,34 @@ class MariaDBEventStore(EventStore):
             return int(row[0] or 0) if row else 0
 
         return self._run(body)
+
+    # -- lifecycle (see sfeventlog.store.prune) ---------------------------
+
+    placeholder = "%s"
+
+    def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: Conn) -> int:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                deleted = int(cur.execute(sql, list(args)) or 0)
+            conn.commit()
+            return deleted
+
+        return self._run(body)
+
+    def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: Conn) -> int:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute(sql, list(args))
+                row = cur.fetchone()
+            conn.commit()
+            return int(row[0] or 0) if row else 0
+
+        return self._run(body)
+
+    def named_lock(self, name: str) -> NamedLock:
+        return MariaDBNamedLock(f"{self.settings.mariadb_database}.{name}", self._connect)
 
     def close(self) -> None:
         with self._lock:

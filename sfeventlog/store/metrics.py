@@ -40,3 +40,20 @@ def publish_write(result: WriteResult) -> None:
             EVENTS_INSERTED.labels(event_type).inc(count)
     if result.duplicates:
         EVENTS_DUPLICATES.inc(result.duplicates)
+
+EVENTS_PRUNED = Counter(
+    "database_events_pruned_total",
+    "event_objects rows pruned, by event type; 'api-request' counts the api-requests"
+    " object-type override (stage B).",
+    ["event_type"],
+)
+ORPHAN_EVENTS_PRUNED = Counter(
+    "database_orphan_events_pruned_total",
+    "events rows pruned because no event_objects row referred to them any more (stage C).",
+)
+
+
+def init_prune_labels(event_types: list[str]) -> None:
+    """Show every known label at 0 before the first prune (absent series break rate())."""
+    for event_type in event_types:
+        EVENTS_PRUNED.labels(event_type)
