@@ -30,6 +30,8 @@ COMMAND_MODULES = [
     "sfeventlog.cli.demo",
     "sfeventlog.cli.migrate",
     "sfeventlog.cli.events",
+    "sfeventlog.cli.prune",
+    "sfeventlog.cli.import_legacy",
     "sfeventlog.cli.bench",
 ]
 

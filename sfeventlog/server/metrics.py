@@ -15,3 +15,20 @@ EVENTLOG_RPC_REQUESTS = Counter(
     "RPCs served by the legacy sf-eventlog reference server, by method.",
     ["method"],
 )
+LIFECYCLE_RPCS = Counter(
+    "database_lifecycle_rpcs_total",
+    "PruneEvents, CountPrunableEvents, GetObjectEvents and DeleteObjectEvents RPCs served"
+    " by the database server, by method and outcome (ok, invalid, already_running,"
+    " store_unavailable).",
+    ["method", "outcome"],
+)
+PRUNE_RUNS = Counter(
+    "database_prune_runs_total",
+    "Prune attempts by trigger (rpc, schedule) and outcome (ok, failed, already_running,"
+    " not_leader).",
+    ["trigger", "outcome"],
+)
+for _method in ("PruneEvents", "CountPrunableEvents", "GetObjectEvents", "DeleteObjectEvents"):
+    LIFECYCLE_RPCS.labels(_method, "ok")
+for _trigger in ("rpc", "schedule"):
+    PRUNE_RUNS.labels(_trigger, "ok")
