@@ -255,7 +255,7 @@ class Importer:
         try:
             version, rows = read_chunk(chunk)
         except DamagedChunk as exc:
-            LOG.warning("skipping damaged chunk %s: %s", chunk.relpath, exc)
+            LOG.info("skipping damaged chunk %s: %s", chunk.relpath, exc)
             self.summary.skipped_files.append({"file": chunk.relpath, "reason": str(exc)})
             return
         self.summary.files += 1

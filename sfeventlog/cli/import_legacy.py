@@ -13,6 +13,7 @@ from sfeventlog.config import Settings
 from sfeventlog.legacy_import import Importer, ImportSummary, Writer
 from sfeventlog.reads import StoreReader
 from sfeventlog.records import EventRecord
+from sfeventlog.store.base import SchemaError
 
 
 def register(sub: Any) -> None:
@@ -74,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
             return result.inserted, result.duplicates
 
         def store_exists(uuids: Sequence[str]) -> int:
-            return len(store.get_events(uuids))
+            try:
+                return len(store.get_events(uuids))
+            except SchemaError:  # no store (or schema) yet: nothing is there
+                return 0
 
         write, exists = store_write, store_exists
     else:
