@@ -25,6 +25,7 @@ Failures raise ``RetryableError`` (try later) or ``PermanentError``.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -162,6 +163,7 @@ class DatabaseReader(EventReader):
 
     def prune(self, dry_run: bool = False) -> PruneReport:
         request = database_pb2.PruneEventsRequest()
+        started = time.monotonic()
         if dry_run:
             reply = self._call("CountPrunableEvents",
                                lambda stub: stub.CountPrunableEvents(request, timeout=PRUNE_TIMEOUT))
@@ -170,9 +172,8 @@ class DatabaseReader(EventReader):
                                lambda stub: stub.PruneEvents(request, timeout=PRUNE_TIMEOUT))
         if not reply.success:
             raise RetryableError(f"{self.where}: prune refused: {reply.error or '(no error text)'}")
-        import time
-
-        report = PruneReport(dry_run=dry_run, now=time.time())
+        report = PruneReport(dry_run=dry_run, now=time.time(),
+                             seconds=time.monotonic() - started)
         report.stages = [StageResult(s.stage, s.label, None, int(s.rows), s.disabled)
                          for s in reply.stages]
         if not report.stages:  # an upstream server: only the total
