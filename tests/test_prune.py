@@ -201,3 +201,35 @@ def test_named_lock_is_exclusive_until_released(store: EventStore) -> None:
     first.release()
     assert second.try_acquire()
     second.release()
+
+
+def test_inserts_keep_flowing_during_a_large_prune_on_mariadb(
+        mariadb_server: MariaDBServer, mariadb_database: str) -> None:
+    import threading
+    import time
+
+    settings = mariadb_server.settings(mariadb_database)
+    writer, pruner = MariaDBEventStore(settings), MariaDBEventStore(settings)
+    now = time.time()
+    try:
+        aged = [make_record(event_type=("audit", "status", "usage")[i % 3],
+                            timestamp=now - 100 * DAY + i, objects=[("instance", f"i-{i % 500}")])
+                for i in range(30_000)]
+        for start in range(0, len(aged), 2000):
+            writer.write_batch(aged[start:start + 2000])
+        report: list[object] = []
+        thread = threading.Thread(target=lambda: report.append(pruner.prune(POLICY, now=now)))
+        thread.start()
+        fresh: list[EventRecord] = []
+        while thread.is_alive() or len(fresh) < 500:
+            batch = [make_record(event_type="audit", objects=[("instance", f"i-{len(fresh) % 500}")])
+                     for _ in range(100)]
+            writer.write_batch(batch)  # a deadlock or lock timeout would raise here
+            fresh += batch
+        thread.join()
+        assert report and report[0].events_pruned == 30_000  # type: ignore[attr-defined]
+        assert len(writer.get_events([r.event_uuid for r in fresh])) == len(fresh)
+        assert writer.get_events([r.event_uuid for r in aged[:1000]]) == []
+    finally:
+        writer.close()
+        pruner.close()

@@ -68,6 +68,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     Conn = pymysql.connections.Connection[pymysql.cursors.Cursor]
 
+#: "Cannot execute statement: ... BINLOG_FORMAT = STATEMENT ..." (READ COMMITTED writes).
+ER_BINLOG_STMT_MODE_AND_ROW_ENGINE = 1665
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 INSERT_EVENTS = (
@@ -357,11 +359,27 @@ class MariaDBEventStore(EventStore):
 
     placeholder = "%s"
 
+    #: READ COMMITTED for prune statements, unless the server's binlog forbids it.
+    _prune_read_committed = True
+
     def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        """One prune statement at READ COMMITTED: its subquery then locks only the
+        aged rows it deletes, with no gap locks, so concurrent inserts of new
+        events neither wait on it nor deadlock with it."""
         def body(conn: Conn) -> int:
             self._check_schema(conn)
             with conn.cursor() as cur:
-                deleted = int(cur.execute(sql, list(args)) or 0)
+                if self._prune_read_committed:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                try:
+                    deleted = int(cur.execute(sql, list(args)) or 0)
+                except pymysql.MySQLError as exc:
+                    if error_number(exc) != ER_BINLOG_STMT_MODE_AND_ROW_ENGINE:
+                        raise
+                    # binlog_format=STATEMENT: READ COMMITTED writes are refused.
+                    conn.rollback()
+                    self._prune_read_committed = False
+                    deleted = int(cur.execute(sql, list(args)) or 0)
             conn.commit()
             return deleted
 

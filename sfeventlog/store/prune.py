@@ -12,7 +12,8 @@
   references have gone.
 
 Each statement deletes at most one batch (``PRUNE_BATCH`` selected rows) and
-commits on its own, so writers and readers are never held up by one long
+commits on its own (on MariaDB at READ COMMITTED, so it takes no gap locks;
+a batch that loses a lock race anyway is retried), so writers and readers are never held up by one long
 transaction; a stage loops until a batch comes back short.  Running it again
 finds nothing more to do (idempotent), and a prune cut short is finished by
 the next one.  Event types without a key are never pruned, and ``-1``
@@ -31,7 +32,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from sfeventlog.config import Settings
+from sfeventlog.errors import RetryableError
 from sfeventlog.store import metrics
 
 if TYPE_CHECKING:
@@ -132,10 +136,20 @@ def delete_object_sql(m: str) -> str:
             f" AND object_uuid = {m} LIMIT {m}) AS batch)")
 
 
+#: A batch that loses a lock race (deadlock, lock wait timeout) is tried again.
+_batch_retry = Retrying(retry=retry_if_exception_type(RetryableError),
+                        stop=stop_after_attempt(5), wait=wait_exponential(0.1, max=2.0),
+                        reraise=True)
+
+
+def _delete(store: EventStore, sql: str, args: list[Any]) -> int:
+    return _batch_retry(store._execute_delete, sql, args)
+
+
 def _loop(store: EventStore, sql: str, args: list[Any], result: StageResult,
           batch_size: int, on_batch: OnBatch | None, count: Callable[[int], None]) -> None:
     while True:
-        deleted = store._execute_delete(sql, [*args, batch_size])
+        deleted = _delete(store, sql, [*args, batch_size])
         if deleted:
             result.rows += deleted
             count(deleted)
@@ -244,7 +258,7 @@ def delete_object(store: EventStore, object_type: str, object_uuid: str,
     args = [object_type, object_uuid, object_type, object_uuid]
     total = 0
     while True:
-        deleted = store._execute_delete(sql, [*args, batch_size])
+        deleted = _delete(store, sql, [*args, batch_size])
         total += deleted
         if deleted < batch_size:
             return total
