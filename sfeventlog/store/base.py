@@ -134,6 +134,10 @@ class EventStore(abc.ABC):
         """Run one DELETE in its own transaction; returns the rows it deleted."""
         raise NotImplementedError(f"{type(self).__name__} cannot prune")
 
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one plain (non-locking) SELECT; returns its rows."""
+        raise NotImplementedError(f"{type(self).__name__} cannot prune")
+
     def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
         """Run one ``SELECT COUNT(*)``; returns the count."""
         raise NotImplementedError(f"{type(self).__name__} cannot count")

@@ -385,6 +385,17 @@ class MariaDBEventStore(EventStore):
 
         return self._run(body)
 
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def body(conn: Conn) -> list[tuple[Any, ...]]:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute(sql, list(args))
+                rows = [tuple(r) for r in cur.fetchall()]
+            conn.commit()  # end the read snapshot
+            return rows
+
+        return self._run(body)
+
     def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
         def body(conn: Conn) -> int:
             self._check_schema(conn)

@@ -19,8 +19,11 @@ finds nothing more to do (idempotent), and a prune cut short is finished by
 the next one.  Event types without a key are never pruned, and ``-1``
 disables a type.
 
-MariaDB allows no ``LIMIT`` in a multi-table ``DELETE`` nor in an ``IN``
-subquery, so each batch picks its keys in a derived table
+A batch is two statements: a plain read picks up to ``PRUNE_BATCH`` keys
+after the previous batch's last key (keyset pagination, so a stage passes
+each row once however many it keeps), then one ``DELETE`` by those keys.
+(MariaDB allows no ``LIMIT`` in a multi-table ``DELETE`` nor in an ``IN``
+subquery.)  The one-object delete picks its batch in a derived table
 (``IN (SELECT .. FROM (SELECT .. LIMIT n) AS batch)``), which both MariaDB
 and SQLite accept.
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
@@ -104,28 +107,94 @@ class PruneReport:
 
 
 OnBatch = Callable[[StageResult], None]
+T = TypeVar("T")
 
 
-def _stage_a(m: str) -> str:
-    return ("DELETE FROM event_objects WHERE event_uuid IN (SELECT event_uuid FROM ("
-            " SELECT o.event_uuid FROM events e JOIN event_objects o"
-            " ON o.event_uuid = e.event_uuid"
-            f" WHERE e.event_type = {m} AND e.timestamp < {m} LIMIT {m}) AS batch)")
+def _marks(m: str, n: int) -> str:
+    return ", ".join([m] * n)
 
 
-def _stage_b(m: str) -> str:
-    return (f"DELETE FROM event_objects WHERE object_type = {m} AND event_uuid IN ("
-            "SELECT event_uuid FROM ("
-            " SELECT o.event_uuid FROM event_objects o JOIN events e"
-            " ON e.event_uuid = o.event_uuid"
-            f" WHERE o.object_type = {m} AND e.timestamp < {m} LIMIT {m}) AS batch)")
+class _Stage:
+    """One stage as keyset-paginated batches: pick up to ``n`` keys after the last
+    batch's (a plain read, no locks), then delete by those keys.
+
+    Paginating by key keeps a stage linear: rows the stage keeps (young
+    api-requests references, events still referred to) or has already done
+    (stripped events awaiting stage C) are passed once, not once per batch.
+    """
+
+    def __init__(self, pick: str, pick_args: list[Any], after: str,
+                 delete: Callable[[int], tuple[str, list[Any]]], key_width: int) -> None:
+        self.pick, self.pick_args, self.after = pick, pick_args, after
+        self.delete, self.key_width = delete, key_width
+
+    def run(self, store: EventStore, result: StageResult, batch_size: int,
+            on_batch: OnBatch | None, count: Callable[[int], None]) -> None:
+        m = store.placeholder
+        last: tuple[Any, ...] | None = None
+        while True:
+            where = "" if last is None else f" AND {self.after}"
+            sql = self.pick.format(after=where, limit=m)
+            args = [*self.pick_args, *(self._after_args(last)), batch_size]
+            keys = _retry(store._execute_select, sql, args)
+            if keys:
+                uuids = [str(k[-1]) for k in keys]
+                statement, extra = self.delete(len(uuids))
+                deleted = _retry(store._execute_delete, statement, [*extra, *uuids])
+                if deleted:
+                    result.rows += deleted
+                    count(deleted)
+                    if on_batch is not None:
+                        on_batch(result)
+                last = tuple(keys[-1])
+            if len(keys) < batch_size:
+                return
+
+    def _after_args(self, last: tuple[Any, ...] | None) -> list[Any]:
+        if last is None:
+            return []
+        if self.key_width == 2:  # (sort column, event_uuid)
+            return [last[0], last[0], last[1]]
+        return [last[0]]
 
 
-def _stage_c(m: str) -> str:
-    return ("DELETE FROM events WHERE event_uuid IN (SELECT event_uuid FROM ("
-            " SELECT e.event_uuid FROM events e LEFT JOIN event_objects o"
-            " ON o.event_uuid = e.event_uuid"
-            f" WHERE o.event_uuid IS NULL LIMIT {m}) AS batch)")
+def _stage_a(m: str, event_type: str, cutoff: float) -> _Stage:
+    # idx_events_type_timestamp, in (timestamp, event_uuid) order.
+    return _Stage(
+        "SELECT e.timestamp, e.event_uuid FROM events e"
+        f" WHERE e.event_type = {m} AND e.timestamp < {m}{{after}}"
+        " ORDER BY e.timestamp, e.event_uuid LIMIT {limit}",
+        [event_type, cutoff],
+        f"(e.timestamp > {m} OR (e.timestamp = {m} AND e.event_uuid > {m}))",
+        lambda n: (f"DELETE FROM event_objects WHERE event_uuid IN ({_marks(m, n)})", []),
+        key_width=2)
+
+
+def _stage_b(m: str, cutoff: float) -> _Stage:
+    # The event_objects primary key prefix (object_type, object_uuid, event_uuid).
+    return _Stage(
+        "SELECT o.object_uuid, o.event_uuid FROM event_objects o JOIN events e"
+        f" ON e.event_uuid = o.event_uuid WHERE o.object_type = {m} AND e.timestamp < {m}"
+        "{after} ORDER BY o.object_uuid, o.event_uuid LIMIT {limit}",
+        [API_REQUESTS_OBJECT_TYPE, cutoff],
+        f"(o.object_uuid > {m} OR (o.object_uuid = {m} AND o.event_uuid > {m}))",
+        lambda n: ((f"DELETE FROM event_objects WHERE object_type = {m}"
+                   f" AND event_uuid IN ({_marks(m, n)})"), [API_REQUESTS_OBJECT_TYPE]),
+        key_width=2)
+
+
+def _stage_c(m: str) -> _Stage:
+    # The events primary key.  The delete checks again that nothing refers to
+    # the event, in case a replay re-added a reference since the pick.
+    return _Stage(
+        "SELECT e.event_uuid FROM events e LEFT JOIN event_objects o"
+        " ON o.event_uuid = e.event_uuid WHERE o.event_uuid IS NULL{after}"
+        " ORDER BY e.event_uuid LIMIT {limit}",
+        [], f"e.event_uuid > {m}",
+        lambda n: ((f"DELETE FROM events WHERE event_uuid IN ({_marks(m, n)}) AND NOT EXISTS"
+                   " (SELECT 1 FROM event_objects o WHERE o.event_uuid = events.event_uuid)"),
+                   []),
+        key_width=1)
 
 
 def delete_object_sql(m: str) -> str:
@@ -142,21 +211,8 @@ _batch_retry = Retrying(retry=retry_if_exception_type(RetryableError),
                         reraise=True)
 
 
-def _delete(store: EventStore, sql: str, args: list[Any]) -> int:
-    return _batch_retry(store._execute_delete, sql, args)
-
-
-def _loop(store: EventStore, sql: str, args: list[Any], result: StageResult,
-          batch_size: int, on_batch: OnBatch | None, count: Callable[[int], None]) -> None:
-    while True:
-        deleted = _delete(store, sql, [*args, batch_size])
-        if deleted:
-            result.rows += deleted
-            count(deleted)
-            if on_batch is not None:
-                on_batch(result)
-        if deleted < batch_size:
-            return
+def _retry(call: Callable[..., T], *args: Any) -> T:
+    return _batch_retry(call, *args)
 
 
 def _aged_predicate(m: str, cutoffs: dict[str, float]) -> tuple[str, list[Any]]:
@@ -232,17 +288,16 @@ def prune_store(store: EventStore, policy: RetentionPolicy, *, now: float | None
         if stage.disabled:
             continue
         if stage.stage == "A":
+            assert stage.cutoff is not None
             counter = metrics.EVENTS_PRUNED.labels(stage.label)
-            _loop(store, _stage_a(m), [stage.label, stage.cutoff], stage, batch_size,
-                  on_batch, counter.inc)
+            _stage_a(m, stage.label, stage.cutoff).run(store, stage, batch_size, on_batch,
+                                                       counter.inc)
         elif stage.stage == "B":
+            assert stage.cutoff is not None
             counter = metrics.EVENTS_PRUNED.labels(API_REQUEST_LABEL)
-            _loop(store, _stage_b(m),
-                  [API_REQUESTS_OBJECT_TYPE, API_REQUESTS_OBJECT_TYPE, stage.cutoff],
-                  stage, batch_size, on_batch, counter.inc)
+            _stage_b(m, stage.cutoff).run(store, stage, batch_size, on_batch, counter.inc)
         else:
-            _loop(store, _stage_c(m), [], stage, batch_size, on_batch,
-                  metrics.ORPHAN_EVENTS_PRUNED.inc)
+            _stage_c(m).run(store, stage, batch_size, on_batch, metrics.ORPHAN_EVENTS_PRUNED.inc)
     report.seconds = time.monotonic() - started
     return report
 
@@ -258,7 +313,7 @@ def delete_object(store: EventStore, object_type: str, object_uuid: str,
     args = [object_type, object_uuid, object_type, object_uuid]
     total = 0
     while True:
-        deleted = _delete(store, sql, [*args, batch_size])
+        deleted = _retry(store._execute_delete, sql, [*args, batch_size])
         total += deleted
         if deleted < batch_size:
             return total

@@ -270,6 +270,13 @@ class SqliteEventStore(EventStore):
 
         return self._guarded(False, body)
 
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def body(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            self._check_schema(conn, create=False)
+            return [tuple(r) for r in conn.execute(sql, list(args)).fetchall()]
+
+        return self._guarded(False, body)
+
     def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
         def body(conn: sqlite3.Connection) -> int:
             self._check_schema(conn, create=False)

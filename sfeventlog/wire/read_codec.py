@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
+from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
 from sfeventlog.wire import database_pb2
 from sfeventlog.wire.database_codec import DecodeError
@@ -65,9 +68,13 @@ def decode_row(row: database_pb2.EventReadRowProto, asked: tuple[str, str]) -> E
     if not objects or not all(t for t, _ in objects):
         objects = [asked]
     duration = row.duration if row.has_duration else (row.duration or None)
-    return EventRecord(
-        event_uuid=row.event_uuid, event_type=row.event_type, timestamp=row.timestamp,
-        fqdn=row.fqdn, message=row.message, duration=duration,
-        extra=json.loads(row.extra_json) if row.extra_json else None,
-        request_id=row.request_id or None, objects=objects,
-    )
+    try:
+        extra = json.loads(row.extra_json) if row.extra_json else None
+        return EventRecord(
+            event_uuid=row.event_uuid, event_type=row.event_type, timestamp=row.timestamp,
+            fqdn=row.fqdn, message=row.message, duration=duration,
+            extra=extra if isinstance(extra, dict) or extra is None else {"extra": extra},
+            request_id=row.request_id or None, objects=objects,
+        )
+    except (ValueError, ValidationError) as exc:  # a server sent what no store holds
+        raise PermanentError(f"GetObjectEvents row {row.event_uuid!r} is unreadable: {exc}") from None
