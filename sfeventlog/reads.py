@@ -11,9 +11,11 @@ The configured transport decides where it goes (``open_reader``):
 
 * ``mariadb`` or ``sqlite``: straight to that store;
 * ``database``: sf-database over gRPC (``GetObjectEvents``,
-  ``DeleteObjectEvents``, ``PruneEvents``), with the write path's hosts,
-  failover (an UNAVAILABLE host moves on to the next of
-  ``SHAKENFIST_MARIADB_GATEWAY_HOSTS``) and ``SHAKENFIST_GRPC_TLS_*`` files.
+  ``DeleteObjectEvents``, ``PruneEvents``) through the ``database``
+  transport itself: the write path's hosts (round-robin over
+  ``SHAKENFIST_MARIADB_GATEWAY_HOSTS``), failover (UNAVAILABLE or
+  DEADLINE_EXCEEDED moves on to the next host), ``SHAKENFIST_GRPC_TLS_*``
+  files and ``caller-daemon``/``caller-node`` metadata.
   This is how a daemon node without MariaDB credentials reads.
 
 Results are ``EventRecord``s, newest first; limit <= 0 means 100, and more
@@ -27,17 +29,15 @@ from __future__ import annotations
 import abc
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-import grpc
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError, SfEventlogError
+from sfeventlog.loader import load_transport
 from sfeventlog.records import EventRecord
 from sfeventlog.store.base import READ_LIMIT_DEFAULT, EventStore
 from sfeventlog.store.prune import PruneReport, RetentionPolicy, StageResult
 from sfeventlog.wire import database_pb2, database_pb2_grpc
-from sfeventlog.wire.client import channel_credentials, classify_rpc_error, open_channel, with_port
 from sfeventlog.wire.read_codec import decode_row, object_type_fields
 
 T = TypeVar("T")
@@ -102,42 +102,37 @@ class StoreReader(EventReader):
         self.store.close()
 
 
+@runtime_checkable
+class GatewayCalls(Protocol):
+    """What the ``database`` transport offers the read side: its hosts,
+    channels, TLS, caller metadata and failover, for any sf-database RPC."""
+
+    def call(self, what: str, rpc: Callable[[database_pb2_grpc.DatabaseServiceStub], T]) -> T:
+        ...
+
+    def close(self) -> None:
+        ...
+
+
 class DatabaseReader(EventReader):
-    """Through sf-database's phase 3/4 RPCs; hosts tried in order, as the write path."""
+    """Through sf-database's phase 3/4 RPCs, over the ``database`` transport itself:
+    the same hosts (round-robin), failover, TLS and caller metadata as the writes."""
 
     def __init__(self, settings: Settings) -> None:
-        hosts = settings.gateway_hosts()
-        if not hosts:
-            raise ConfigError("SHAKENFIST_MARIADB_GATEWAY_HOSTS names no host")
         self.settings = settings
-        self._targets = [with_port(h, settings.mariadb_gateway_port) for h in hosts]
-        self._current = 0
-        self._channel: grpc.Channel | None = None
-        self._stub: database_pb2_grpc.DatabaseServiceStub | None = None
-        self.where = "sf-database at " + ", ".join(self._targets)
-
-    def _stub_now(self) -> database_pb2_grpc.DatabaseServiceStub:
-        if self._stub is None:
-            self._channel = open_channel(self._targets[self._current],
-                                         channel_credentials(self.settings))
-            self._stub = database_pb2_grpc.DatabaseServiceStub(self._channel)
-        return self._stub
+        # Built through the loader, as the drainer builds it (no I/O yet):
+        # the core never imports a plugin module.
+        transport = load_transport(settings.model_copy(update={"eventlog_transport": "database"}))
+        if not isinstance(transport, GatewayCalls):
+            transport.close()
+            raise ConfigError("the installed 'database' transport offers no read side"
+                              " (it lacks call()); upgrade sfeventlog")
+        self._gateway = transport
+        self.where = "sf-database at " + ", ".join(
+            f"{h}:{settings.mariadb_gateway_port}" for h in settings.gateway_hosts())
 
     def _call(self, what: str, call: Callable[[database_pb2_grpc.DatabaseServiceStub], T]) -> T:
-        failures: list[str] = []
-        for _ in range(len(self._targets)):
-            target = self._targets[self._current]
-            try:
-                return call(self._stub_now())
-            except grpc.RpcError as exc:
-                error = classify_rpc_error(exc, f"{what} at sf-database {target}")
-                if isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE:
-                    failures.append(str(error))
-                    self.close()
-                    self._current = (self._current + 1) % len(self._targets)
-                    continue
-                raise error from None
-        raise RetryableError(f"no sf-database host answered {what}: " + "; ".join(failures))
+        return self._gateway.call(what, call)
 
     def get_object_events(self, object_type: Any, object_uuid: Any,
                           limit: int = READ_LIMIT_DEFAULT,
@@ -181,9 +176,7 @@ class DatabaseReader(EventReader):
         return report
 
     def close(self) -> None:
-        channel, self._channel, self._stub = self._channel, None, None
-        if channel is not None:
-            channel.close()
+        self._gateway.close()
 
 
 def open_reader(settings: Settings | None = None) -> EventReader:
@@ -220,6 +213,6 @@ def delete_object_events(object_type: Any, object_uuid: Any,
         return reader.delete_object_events(object_type, object_uuid)
 
 
-__all__ = ["DatabaseReader", "EventReader", "PermanentError", "RetryableError",
+__all__ = ["DatabaseReader", "EventReader", "GatewayCalls", "PermanentError", "RetryableError",
            "SfEventlogError", "StoreReader", "delete_object_events", "get_object_events",
            "open_reader"]

@@ -15,7 +15,7 @@ from sfeventlog.store.prune import PruneReport, StageResult
 
 def register(sub: Any) -> None:
     p = add_command(
-        sub, "prune", help="delete events past their retention age (docs/retention.md)",
+        sub, "prune", help="delete events past their retention age ('sfeventlog docs retention')",
         description="Run the three-stage retention prune: per event type"
         " (SHAKENFIST_MAX_<TYPE>_EVENT_AGE), the api-requests override"
         " (SHAKENFIST_MAX_API_REQUEST_EVENT_AGE), then events nothing refers to."
