@@ -92,6 +92,14 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
     "docs": [
         (["no-such-page"], {}, 2),
     ],
+    "import-legacy": [
+        (["{missing}"], {}, 2),
+        (["{tmp}"], HWM_LOTS, 2),
+    ],
+    "prune": [
+        (["--dry-run"], HWM_LOTS, 2),
+        (["--sqlite", "{garbage}"], {}, 1),
+    ],
 }
 
 

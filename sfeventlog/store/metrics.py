@@ -46,3 +46,17 @@ def publish_write(result: WriteResult) -> None:
             EVENTS_INSERTED.labels(event_type).inc(count)
     if result.duplicates:
         EVENTS_DUPLICATES.inc(result.duplicates)
+
+#: The metric label of the prune's stage B (the ``api-requests`` object type).
+API_REQUEST_LABEL = "api-request"
+
+EVENTS_PRUNED = labelled_counter(
+    "database_events_pruned_total",
+    "event_objects rows pruned, by event type; 'api-request' counts the api-requests"
+    " object-type override (stage B).",
+    {"event_type": (*EVENT_TYPES, API_REQUEST_LABEL)},
+)
+ORPHAN_EVENTS_PRUNED = Counter(
+    "database_orphan_events_pruned_total",
+    "events rows pruned because no event_objects row referred to them any more (stage C).",
+)

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sfeventlog.errors import PermanentError, RetryableError
 from sfeventlog.records import EventRecord
@@ -35,6 +35,7 @@ from sfeventlog.store.base import (
     SchemaError,
     WriteResult,
 )
+from sfeventlog.store.locks import FileNamedLock, NamedLock
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
     OBJECT_COLUMNS,
@@ -298,6 +299,36 @@ class SqliteEventStore(EventStore):
             return int(row[0] or 0)
 
         return self._guarded(False, body)
+
+    # -- lifecycle (see sfeventlog.store.prune) ---------------------------
+
+    def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            self._check_schema(conn, create=False)
+            conn.execute("BEGIN IMMEDIATE")
+            deleted = conn.execute(sql, list(args)).rowcount
+            conn.execute("COMMIT")
+            return int(deleted)
+
+        return self._guarded(False, body)
+
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def body(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            self._check_schema(conn, create=False)
+            return [tuple(r) for r in conn.execute(sql, list(args)).fetchall()]
+
+        return self._guarded(False, body)
+
+    def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            self._check_schema(conn, create=False)
+            row = conn.execute(sql, list(args)).fetchone()
+            return int(row[0] or 0)
+
+        return self._guarded(False, body)
+
+    def named_lock(self, name: str) -> NamedLock:
+        return FileNamedLock(name, self.path.with_name(f"{self.path.name}.{name}.lock"))
 
     def close(self) -> None:
         with self._lock:
