@@ -166,6 +166,7 @@ def start_database_server(options: ServerOptions,
     finally:
         store.close()
     service = DatabaseService(store_factory)
-    running = start_server(options, [SERVICE], service.register, on_stop=service.close)
+    running = start_server(options, [SERVICE], service.register, on_stop=service.close,
+                           ready=service.watch.not_ready)
     health_follows(service.watch, running.health, [SERVICE])
     return running
