@@ -11,7 +11,9 @@ is wrong.  An object type that maps to no name is answered as upstream
 does: ``success=false``, ``error="Invalid object_type in event <uuid>"``.
 Store outcomes map to ``StatusReply``:
 
-* stored (including replays ignored by ``INSERT IGNORE``): ``success=true``;
+* stored (replays included: the store ignores an ``event_uuid`` it already
+  has, without ``INSERT IGNORE``, see ``sfeventlog.store.mariadb``):
+  ``success=true``;
 * the store rejects the data (``PermanentError``): ``success=false``,
   ``failure=FAILURE_RECORDS`` and an error starting "invalid:" (clients
   dead-letter those records);
