@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -96,3 +97,49 @@ def test_metrics_stay_on_metrics_and_other_paths_are_404(legacy_server: ServerPr
         assert code == 404, (path, code, body)
         assert "/healthz" in body and "/readyz" in body
     assert "eventlog_rpc_requests_total" not in get(legacy_server, "/")[1]
+
+
+def test_readyz_is_503_while_a_stopping_server_finishes_its_calls(tmp_path: Path) -> None:
+    """From SIGTERM (``stop``) on, /readyz says "stopping"; /healthz stays 200 until exit."""
+    import sqlite3
+    import threading
+
+    from sfeventlog.config import Settings
+    from sfeventlog.loader import load_transport
+    from sfeventlog.testing import make_record
+    from tests.servers.inprocess import database_server
+
+    store = tmp_path / "events.sqlite"
+    with database_server(store, metrics_port=0) as running:
+        base = f"http://127.0.0.1:{running.metrics_port}"
+
+        def fetch(path: str) -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(base + path, timeout=5) as response:
+                    return response.status, response.read().decode()
+            except urllib.error.HTTPError as exc:
+                return exc.code, exc.read().decode()
+
+        settings = Settings(eventlog_transport="database", mariadb_gateway_hosts="127.0.0.1",
+                            mariadb_gateway_port=running.port, mariadb_gateway_timeout=20.0)
+        with load_transport(settings) as transport:
+            transport.record_event_batch([make_record()])  # the schema exists now
+            assert wait_until(lambda: fetch("/readyz")[0] == 200, 5)
+            # A write lock held elsewhere keeps the next batch in flight.
+            blocker = sqlite3.connect(str(store), isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            sent = threading.Thread(target=transport.record_event_batch, args=([make_record()],))
+            sent.start()
+            stopper = threading.Thread(target=running.stop, args=(15.0,))
+            try:
+                time.sleep(0.5)  # the batch is waiting on the lock
+                stopper.start()
+                assert wait_until(lambda: fetch("/readyz")[0] == 503, 5), fetch("/readyz")
+                assert "stopping" in fetch("/readyz")[1]
+                assert fetch("/healthz")[0] == 200
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+                sent.join(20)
+                stopper.join(20)
+            assert not sent.is_alive() and not stopper.is_alive()
