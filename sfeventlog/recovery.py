@@ -93,6 +93,7 @@ class Recovery:
             raise NotImplementedError
 
     def _open_checked(self) -> sqlite3.Connection:
+        """Open the file; one SQLite calls damaged is moved aside and its rows salvaged."""
         try:
             return self._open_schema()
         except sqlite3.DatabaseError as exc:
@@ -110,6 +111,7 @@ class Recovery:
         return conn
 
     def _start_afresh(self) -> int:
+        """Replace a file holding only undeletable delivered rows; returns rows dropped."""
         try:
             if self._lock_fd is None or self._conn.execute(
                     "SELECT 1 FROM deadletter LIMIT 1").fetchone():
