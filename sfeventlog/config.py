@@ -126,7 +126,3 @@ class Settings(BaseSettings):
         if not self.mariadb_unix_socket:
             self.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
 
-
-def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]

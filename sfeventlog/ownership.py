@@ -72,6 +72,10 @@ class PathTaken(OSError):
     FIFO, another user's file, a hard link)."""
 
 
+class SpoolLocked(RuntimeError):
+    """Another live process owns this spool file."""
+
+
 @dataclass(frozen=True)
 class SpoolName:
     """The parts of a spool file name."""

@@ -11,7 +11,9 @@ is wrong.  An object type that maps to no name is answered as upstream
 does: ``success=false``, ``error="Invalid object_type in event <uuid>"``.
 Store outcomes map to ``StatusReply``:
 
-* stored (including replays ignored by ``INSERT IGNORE``): ``success=true``;
+* stored (replays included: the store ignores an ``event_uuid`` it already
+  has, without ``INSERT IGNORE``, see ``sfeventlog.store.mariadb``):
+  ``success=true``;
 * the store rejects the data (``PermanentError``): ``success=false``,
   ``failure=FAILURE_RECORDS`` and an error starting "invalid:" (clients
   dead-letter those records);
@@ -184,7 +186,8 @@ def start_database_server(options: ServerOptions,
         phases.close()
         service.close()
 
-    running = start_server(options, [SERVICE], register, on_stop=on_stop)
+    running = start_server(options, [SERVICE], register, on_stop=on_stop,
+                           ready=service.watch.not_ready)
     health_follows(service.watch, running.health, [SERVICE])
     if schedule is not None:
         schedule.start()

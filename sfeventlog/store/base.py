@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sfeventlog.errors import PermanentError, SfEventlogError
 from sfeventlog.limits import structure_problems
 from sfeventlog.records import EventRecord
+from sfeventlog.store import metrics
 
 if TYPE_CHECKING:
     from sfeventlog.store.locks import NamedLock
@@ -65,15 +66,12 @@ class EventStore(abc.ABC):
         before any SQL, the same rule on every store (column lengths are the
         columns' own, sized from the same table).
         """
-        # Imported here: the metrics module needs WriteResult from this one.
-        from sfeventlog.store import metrics
-
         for record in records:
             problems = structure_problems(record)
             if problems:
                 raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
         result = self._write_batch(records)
-        metrics.publish_write(result)
+        metrics.publish_write(result.inserted_by_type, result.duplicates)
         now = time.monotonic()
         if now >= self._rows_due:
             self._rows_due = now + metrics.ROWS_REFRESH_SECONDS

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from sfeventlog.errors import PermanentError, RetryableError
 from sfeventlog.records import EventRecord
+from sfeventlog.sqlite_tx import immediate
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
     READ_LIMIT_DEFAULT,
@@ -129,12 +130,7 @@ class SqliteEventStore(EventStore):
             try:
                 conn = self._connection(create)
                 return body(conn)
-            except sqlite3.Error as exc:
-                if self._conn is not None and self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+            except sqlite3.Error as exc:  # any transaction was rolled back by ``immediate``
                 raise _classify(exc) from exc
             except OSError as exc:  # the directory cannot be made or opened
                 raise RetryableError(f"sqlite events store {self.path}: {exc}") from exc
@@ -161,8 +157,7 @@ class SqliteEventStore(EventStore):
         return Found(columns, keys, versions)
 
     def _migrate(self, conn: sqlite3.Connection) -> Migration:
-        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
-        try:
+        with immediate(conn):  # one migrator at a time across processes
             before = plan(self._introspect(conn), f"sqlite events store {self.path}")
             if before.blocker:
                 raise SchemaError(before.blocker)
@@ -179,10 +174,6 @@ class SqliteEventStore(EventStore):
                     " WHERE version < excluded.version",
                     [(table, version, now) for table, version in before.versions],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._layout = Layout(ordinal=True)
         self._schema_ok = True
         return migration(before, applied=True)
@@ -226,13 +217,12 @@ class SqliteEventStore(EventStore):
             if not unique:
                 return WriteResult(0, in_batch_duplicates, {})
             inserted_by_type: dict[str, int] = {}
-            conn.execute("BEGIN IMMEDIATE")
-            for event_type, rows in event_rows.items():
-                inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
-            layout = self._layout
-            conn.executemany(_INSERT_OBJECT[layout.ordinal],
-                             objects if layout.ordinal else [o[:3] for o in objects])
-            conn.execute("COMMIT")
+            with immediate(conn):
+                for event_type, rows in event_rows.items():
+                    inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
+                layout = self._layout
+                conn.executemany(_INSERT_OBJECT[layout.ordinal],
+                                 objects if layout.ordinal else [o[:3] for o in objects])
             inserted = sum(inserted_by_type.values())
             return WriteResult(inserted, len(records) - inserted, inserted_by_type)
 
