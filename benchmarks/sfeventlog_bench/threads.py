@@ -41,7 +41,7 @@ def in_threads(threads: int, work: Callable[[int], None]) -> Callable[[int], Non
             ready.wait()
             try:
                 work(each)
-            except BaseException as exc:  # reported below, on the timing thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the timing thread
                 errors.append(exc)
         pool = [threading.Thread(target=body) for _ in range(threads)]
         for t in pool:
