@@ -218,7 +218,8 @@ class _Request:
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
         self.created_at = time.time()
-        self.lock = threading.Lock()  # held while the caller waits for its result
+        self.lock = threading.Lock()
+        self.lock.acquire()  # released by the leader once ``result`` (or ``lead``) is set
         self.lead = False  # this caller commits the next group
         self.result: str | None = _PENDING
 
@@ -407,45 +408,65 @@ class Spool:
         everything queued in one transaction (one fsync in ``full``), and
         each caller gets its own row's result.
         """
-        request = _Request(payload)
         with self._group_lock:
             if self._leading:
-                request.lock.acquire()  # released by the leader with our result
+                request: _Request | None = _Request(payload)
                 self._queue.append(request)
             else:
                 self._leading = True
-                request.lead = True
-        if not request.lead:
-            request.lock.acquire()
-            if not request.lead:  # committed (or dropped) by another caller
+                request = None
+        if request is not None:
+            request.lock.acquire()  # until the leader has our row's result
+            if not request.lead:
                 return request.result
-        return self._lead(request)
-
-    def _lead(self, own: _Request) -> str | None:
-        """Commit ``own`` and everything queued behind it; hand the lead on."""
-        group = [own]
         try:
             with self._mutex:  # a fork (quiesce) never sees a commit in flight
-                with self._group_lock:
-                    group += self._queue[: MAX_GROUP - 1]
-                    del self._queue[: MAX_GROUP - 1]
-                self._commit_group(group)
+                if request is None and not self._queue:
+                    return self._commit_one(payload)  # no contention: as ever
+                return self._commit_queued(request or _Request(payload))
         finally:
-            for request in group:
-                if request.result is _PENDING:  # an exception escaped: never hang a caller
+            self._pass_lead()
+
+    def _commit_one(self, payload: bytes) -> str | None:
+        """Under the mutex: one row, in its own (autocommit) transaction."""
+        self._check_linked()
+        # Only this process's own rows count (see sfeventlog.inherited).
+        if self._count - self._inherited.waiting >= self.high_water_mark:
+            return "high_water_mark"
+        try:
+            self._insert_cursor.execute(_INSERT, (payload, time.time()))
+        except sqlite3.Error as exc:
+            return _classify_write_error(exc, self.path)
+        self._count += 1
+        return None
+
+    def _commit_queued(self, own: _Request) -> str | None:
+        """Under the mutex: ``own`` and the rows queued behind it, as one group.
+
+        Every follower taken is released with its result, even if an
+        exception escapes: no caller is left waiting.
+        """
+        with self._group_lock:
+            group = [own, *self._queue[: MAX_GROUP - 1]]
+            del self._queue[: MAX_GROUP - 1]
+        try:
+            self._commit_group(group)
+        finally:
+            for request in group[1:]:
+                if request.result is _PENDING:
                     request.result = "spool_error"
-                if request is not own:
-                    request.lock.release()
-            with self._group_lock:
-                if self._queue:
-                    successor = self._queue.pop(0)
-                    successor.lead = True
-                    successor.lock.release()
-                else:
-                    self._leading = False
-        result = own.result
-        assert result is not _PENDING
-        return result
+                request.lock.release()
+        return own.result
+
+    def _pass_lead(self) -> None:
+        """Hand the lead to the first queued caller, or end it."""
+        with self._group_lock:
+            if self._queue:
+                successor = self._queue.pop(0)
+                successor.lead = True
+                successor.lock.release()
+            else:
+                self._leading = False
 
     def _commit_group(self, group: list[_Request]) -> None:
         """Under the mutex: write the group's rows, one transaction, and set each result.
