@@ -408,13 +408,13 @@ class Spool:
         everything queued in one transaction (one fsync in ``full``), and
         each caller gets its own row's result.
         """
+        request: _Request | None = None
         with self._group_lock:
             if self._leading:
-                request: _Request | None = _Request(payload)
+                request = _Request(payload)
                 self._queue.append(request)
             else:
                 self._leading = True
-                request = None
         if request is not None:
             request.lock.acquire()  # until the leader has our row's result
             if not request.lead:
