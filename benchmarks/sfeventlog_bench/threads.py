@@ -78,6 +78,41 @@ def _group_note() -> str:
             f" ({spool.group_commits} groups)")
 
 
+def _cpu_per_call_us(work: Callable[[int], None], n: int) -> float:
+    """Process CPU (every thread, SQLite's included) per call of ``work(n)``."""
+    started = time.process_time()
+    work(n)
+    return (time.process_time() - started) / n * 1e6
+
+
+def _bounds(ctx: BenchContext) -> list[Figure]:
+    """What bounds 11c: the spool alone from 16 threads, and the CPU per event."""
+    use_spool(ctx, "normal")
+    payload = event_payload()
+    raw = RawInsert(ctx.tmp / "raw-threads-bounds.db", payload)
+    spool = api._spool_for_caller()
+
+    def enqueue_ready(n: int) -> None:
+        enqueue = spool.enqueue
+        for _ in range(n):
+            if enqueue(payload) is not None:
+                raise RuntimeError("a ready payload was dropped")
+    n = ctx.scaled(1600, 8000)
+    rates = interleaved({"raw": (raw.run, n), "spool": (in_threads(16, enqueue_ready), n)},
+                        ctx.scaled(3, 7))
+    cpu_ours = _cpu_per_call_us(in_threads(16, add_events), n)
+    cpu_raw = _cpu_per_call_us(raw.run, n)
+    raw.close()
+    return [
+        Figure.from_runs("11k", "spool.enqueue of ready payloads, normal, 16 threads",
+                         rates["spool"], "events/s", rates["raw"], "raw WAL insert (1 thread)",
+                         note="no payload building: shows what bounds 11c"),
+        Figure("11l", "CPU per add_event, normal, 16 threads", cpu_ours, "us", cpu_raw,
+               "raw insert CPU (1 thread)", runs=n,
+               note="process CPU, all threads; the GIL runs one at a time"),
+    ]
+
+
 def _durability(ctx: BenchContext, durability: Durability, index: int) -> list[Figure]:
     use_spool(ctx, durability)
     synchronous = "FULL" if durability == "full" else "NORMAL"
@@ -113,7 +148,7 @@ def _durability(ctx: BenchContext, durability: Durability, index: int) -> list[F
 
 def run(ctx: BenchContext) -> list[Figure]:
     started = time.monotonic()
-    figures = _durability(ctx, "normal", 0) + _durability(ctx, "full", 1)
+    figures = _durability(ctx, "normal", 0) + _durability(ctx, "full", 1) + _bounds(ctx)
     api.reset_for_tests(None)
     ctx.log(f"threads: {time.monotonic() - started:.1f}s")
     return sorted(figures, key=lambda f: f.key)
