@@ -19,7 +19,8 @@ from sfeventlog.cli.main import main as cli_main
 from tests.backends import unavailable as backend_unavailable
 
 ALL_KEYS = {"1a", "1b", "1c", "1d", "2", "3a", "3b", "4", "5", "6a", "6b", "6c", "7a", "7b",
-            "8", "9"}
+            "8", "9", "11a", "11b", "11c", "11d", "11e", "11f", "11g", "11h", "11i", "11j",
+            "11k", "11l"}
 
 
 def _rows(table: str) -> list[list[str]]:
