@@ -415,17 +415,44 @@ class Spool:
                 self._queue.append(request)
             else:
                 self._leading = True
+        interrupted: BaseException | None = None
         if request is not None:
-            request.lock.acquire()  # until the leader has our row's result
+            interrupted = self._wait_turn(request)
             if not request.lead:
+                if interrupted is not None:
+                    raise interrupted
                 return request.result
         try:
             with self._mutex:  # a fork (quiesce) never sees a commit in flight
                 if request is None and not self._queue:
                     return self._commit_one(payload)  # no contention: as ever
-                return self._commit_queued(request or _Request(payload))
+                result = self._commit_queued(request or _Request(payload))
         finally:
             self._pass_lead()
+        if interrupted is not None:
+            raise interrupted
+        return result
+
+    def _wait_turn(self, request: _Request) -> BaseException | None:
+        """Wait until a leader has our row's result or hands us the lead.
+
+        A signal handler may raise in a waiting caller (the main thread).
+        A row not yet taken by a leader then leaves the queue, and the
+        exception goes up at once, nothing written; a row already taken is
+        waited for (its caller may have been handed the lead, which must
+        never be dropped), and the exception is returned, to raise after.
+        """
+        interrupted: BaseException | None = None
+        while True:
+            try:
+                request.lock.acquire()
+                return interrupted
+            except BaseException as exc:
+                with self._group_lock:
+                    if request in self._queue:
+                        self._queue.remove(request)
+                        raise
+                interrupted = exc
 
     def _commit_one(self, payload: bytes) -> str | None:
         """Under the mutex: one row, in its own (autocommit) transaction."""

@@ -249,3 +249,40 @@ def test_kill_9_mid_burst_of_16_threads_loses_and_duplicates_nothing(
     # Calls in flight at the kill may be stored unreported: at most one per thread.
     assert len(stored) - len(accepted) <= 16
     assert not list((tmp_path / "spool").glob("*.db"))
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_waiting_caller_interrupted_by_a_signal_never_wedges_the_spool(tmp_path: Path) -> None:
+    spool = _spool(tmp_path / "spool")
+    leader_result: list[str | None] = []
+    spool.quiesce()  # the leader below waits for the lock; this thread queues behind it
+    leader = threading.Thread(target=lambda: leader_result.append(spool.enqueue(b"leader")))
+    leader.start()
+    _wait_for(lambda: spool._leading)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(_Interrupted):
+            spool.enqueue(b"interrupted")  # queued, then the handler raises in its wait
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        spool.resume()
+    leader.join(10)
+    assert leader_result == [None]
+    # Left the queue before any leader took it: not written, and nothing wedged.
+    assert _rows(spool.path) == [b"leader"]
+    later: list[str | None] = []
+    caller = threading.Thread(target=lambda: later.append(spool.enqueue(b"after")))
+    caller.start()
+    caller.join(10)
+    assert later == [None], "the next caller is not stuck behind a lost lead"
+    assert _rows(spool.path) == [b"leader", b"after"]
+    spool.close()
