@@ -9,6 +9,7 @@ for the lock, the others queue behind it.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -68,6 +69,8 @@ def _enqueue_as_one_group(spool: Spool, payloads: Sequence[bytes]) -> list[str |
         # One caller leads (waiting for the lock), every other one queues.
         _wait_for(lambda: len(spool._queue) == len(payloads) - 1)
         assert all(r == _NOT_RETURNED for r in results), "nobody returns before its commit"
+        # While the lock is held (as across a fork), no group commit runs.
+        assert len(_rows(spool.path)) == spool.count()
     finally:
         spool.resume()
     for thread in threads:
@@ -95,6 +98,23 @@ def test_callers_queued_behind_a_commit_are_committed_in_one_group(
     assert (spool.group_commits, spool.grouped_rows) == (1, 16)
     assert sorted(_rows(spool.path)) == sorted(payloads)
     assert spool.count() == 16
+    spool.close()
+
+
+def test_every_commit_runs_under_the_lock_a_fork_waits_for(tmp_path: Path) -> None:
+    spool = _spool(tmp_path / "spool")
+    held: list[bool] = []
+
+    def inside_sqlite() -> int:
+        held.append(spool._mutex.locked())  # called from within SQLite's statement steps
+        return 0
+
+    spool._conn.set_progress_handler(inside_sqlite, 1)
+    assert spool.enqueue(b"alone") is None
+    assert _enqueue_as_one_group(spool, [f"g{k}".encode() for k in range(16)]) == [None] * 16
+    spool._conn.set_progress_handler(None, 1)
+    assert held and all(held), "quiesce() (before fork) must wait out every commit"
+    assert spool.group_commits == 1
     spool.close()
 
 
@@ -286,3 +306,21 @@ def test_a_waiting_caller_interrupted_by_a_signal_never_wedges_the_spool(tmp_pat
     assert later == [None], "the next caller is not stuck behind a lost lead"
     assert _rows(spool.path) == [b"leader", b"after"]
     spool.close()
+
+
+def test_forks_while_16_threads_group_commit_never_hang_a_child(tmp_path: Path) -> None:
+    """``tests/forkload.py`` with 16 loading threads: 30 forks amid group commits."""
+    store = tmp_path / "events.sqlite"
+    env = {**os.environ, "SHAKENFIST_EVENTLOG_TRANSPORT": "sqlite",
+           "SHAKENFIST_EVENTLOG_SPOOL_DIR": str(tmp_path / "spool"),
+           "SHAKENFIST_EVENTLOG_SQLITE_PATH": str(store)}
+    proc = subprocess.run([sys.executable, "-m", "tests.forkload", "30", "10", "16"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["hung"] == 0 and report["failed"] == 0, proc.stderr[-2000:]
+    assert report["grouped_rows"] > 0, "the forks happened amid group commits"
+    assert report["drained"]
+    acked = Counter(report["acked"])
+    assert sum(1 for m in acked if m.startswith("c")) == 30 * 5
+    assert _stored(store) == acked, "every acked event stored exactly once, nothing else"
