@@ -207,6 +207,7 @@ MAX_GROUP = 256
 def _insert_many(n: int) -> str:
     return _INSERT + ", (?, ?)" * (n - 1)
 
+
 _PENDING = "pending"  # a request's result before its commit ended
 
 
