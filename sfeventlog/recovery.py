@@ -7,7 +7,7 @@ the spool's connection and file lock under the spool's mutex:
   (``move_aside``), a new one is made in its place, and the readable rows
   of the old one are salvaged into it (``sfeventlog.salvage``);
 * a file unlinked under its owner is noticed (one ``stat`` every
-  ``LINK_CHECK_EVERY`` enqueues or ``LINK_CHECK_SECONDS``) and re-created
+  ``LINK_CHECK_EVERY`` commits or ``LINK_CHECK_SECONDS``) and re-created
   with its waiting rows, dead letters and rescue records, same ids;
 * a file holding only delivered rows it cannot delete (a disk filled by
   its own WAL) is replaced by an empty one, which gives the space back.
@@ -34,8 +34,9 @@ from sfeventlog.sqlite_tx import immediate
 LOG = logging.getLogger(__name__)
 
 #: The owner checks that its file is still at its path (one ``stat``) every
-#: this many enqueues, and on the first enqueue or dequeue after this many
-#: seconds: a file unlinked under it is noticed within a second or so.
+#: this many commits (a group commit counts once), and on the first enqueue
+#: or dequeue after this many seconds: a file unlinked under it is noticed
+#: within a second or so.
 LINK_CHECK_EVERY = 256
 LINK_CHECK_SECONDS = 1.0
 

@@ -1,4 +1,4 @@
-"""Figures 11a-11b: writes while a large retention prune runs, and the prune rate.
+"""Figures 12a-12b: writes while a large retention prune runs, and the prune rate.
 
 One MariaDB database is bulk-filled with ``rows`` events 30 days old (1M in
 a full run, 20k with ``--quick``) and flushed (``settle``).  The reference
@@ -7,8 +7,8 @@ batch with a pause between batches (``PAUSE``), as during the prune.  Then the
 prune (every type aged out after a day, so all ``rows`` events go) runs in
 a thread while the same writer keeps inserting new events:
 
-* 11a: the insert rate of the batches that ran entirely during the prune;
-* 11b: the prune rate, events deleted per second (each event is one
+* 12a: the insert rate of the batches that ran entirely during the prune;
+* 12b: the prune rate, events deleted per second (each event is one
   reference and one events row), next to the same insert rate.
 
 The prune deletes in 10,000-row statements, each its own transaction, so
@@ -49,8 +49,8 @@ def paced_batch(writer: TransportWriter, objects: Objects) -> float:
 def run(ctx: BenchContext) -> list[Figure]:
     rows = ctx.scaled(20_000, 1_000_000)
     label = f"{rows // 1000}k" if rows < 1_000_000 else f"{rows // 1_000_000}M"
-    names = {"11a": f"insert rate during a prune of {label} aged events",
-             "11b": f"prune rate, {label} aged events"}
+    names = {"12a": f"insert rate during a prune of {label} aged events",
+             "12b": f"prune rate, {label} aged events"}
     try:
         settings = ctx.mariadb_settings("bench_prune")
     except MariaDBMissing as exc:
@@ -97,16 +97,16 @@ def run(ctx: BenchContext) -> list[Figure]:
     pruned = report.events_pruned
     note = "" if not ctx.quick else "quick mode: 20k rows (full: 1M); "
     figures = [Figure.from_runs(
-        "11b", names["11b"], [pruned / report.seconds], "events/s", idle,
+        "12b", names["12b"], [pruned / report.seconds], "events/s", idle,
         "insert, no prune", note=f"{note}{pruned:,} events, {report.rows_pruned:,} rows"
         f" in {report.seconds:.1f}s")]
     if during:
         figures.insert(0, Figure.from_runs(
-            "11a", names["11a"], during, "events/s", idle, "insert, no prune",
+            "12a", names["12a"], during, "events/s", idle, "insert, no prune",
             note=f"{note}medians of {len(during)} batches of {BATCH} during a {elapsed:.1f}s"
             f" prune and {len(idle)} before it"))
     else:
-        figures.insert(0, Figure("11a", names["11a"], reference, "events/s", reference,
+        figures.insert(0, Figure("12a", names["12a"], reference, "events/s", reference,
                                  "insert, no prune", note=f"{note}the prune ({elapsed:.2f}s)"
                                  " ended before one insert batch did"))
     return figures
