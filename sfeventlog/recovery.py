@@ -41,6 +41,20 @@ LINK_CHECK_EVERY = 256
 LINK_CHECK_SECONDS = 1.0
 
 
+#: SQLite's primary result codes that mean the file itself is damaged.
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """True when ``exc`` says the file is damaged or not a spool, so moving it
+    aside is right; False for trouble that leaves the file intact (busy, no
+    file descriptors, I/O errors, a read-only disk), where it must stay."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return True  # raised by our own schema checks: a foreign file
+    return code & 0xFF in _DAMAGE_CODES
+
+
 def move_aside(path: Path, why: str) -> Path:
     """Rename a damaged spool file (and its -wal/-shm) out of the way."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -98,10 +112,13 @@ class Recovery:
         try:
             return self._open_schema()
         except sqlite3.DatabaseError as exc:
+            if not is_damage(exc):
+                raise  # busy, no fds, I/O trouble: the file may be fine, keep it
             aside = move_aside(self.path, str(exc))
         if self._lock_fd is not None:
             # The fd still points at the renamed file; lock the new one.
-            os.close(self._lock_fd)
+            old_fd, self._lock_fd = self._lock_fd, None
+            os.close(old_fd)
             self._lock_fd = self._acquire_file_lock(self.path)
         conn = self._open_schema()
         rows = salvage_rows(aside)
