@@ -130,13 +130,24 @@ class Recovery:
 
     def _start_afresh(self) -> int:
         """Replace a file holding only undeletable delivered rows; returns rows dropped."""
+        if self._lock_fd is None:
+            return 0
         try:
-            if self._lock_fd is None or self._conn.execute(
-                    "SELECT 1 FROM deadletter LIMIT 1").fetchone():
-                return 0
-            # Unlinked first: if the disk refuses (read-only), nothing changed.
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
+            # Decided on the file, not on the in-memory count, and under a
+            # write lock: another connection (``sfeventlog deadletter
+            # replay``) may have just put rows back, and they must survive.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                waiting = int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+                dead = self._conn.execute("SELECT 1 FROM deadletter LIMIT 1").fetchone()
+                if dead or waiting != len(self._undeleted):
+                    return 0
+                # Unlinked first: if the disk refuses (read-only), nothing changed.
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
         except (OSError, sqlite3.Error) as exc:
             LOG.debug("cannot replace spool %s: %s", self.path, exc)
             return 0

@@ -503,6 +503,7 @@ class Spool(DeadLetterTable, Recovery):
             if not self._undeleted or time.monotonic() < self._next_delete_retry:
                 return 0
             deleted = self._delete_locked(set())
+            self._resync_if_changed()  # rows another connection added count too
             if self._undeleted and self._count == 0:
                 return self._start_afresh()
             return deleted

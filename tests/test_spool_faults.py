@@ -212,3 +212,31 @@ def test_a_healthy_spool_is_never_moved_aside_for_trouble_that_is_not_damage(
     again = Spool(path)  # the lock was released cleanly; the rows are all there
     assert again.count() == 3
     again.close()
+
+
+def test_a_spool_replaced_afresh_keeps_rows_another_connection_just_added(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Delivered rows that cannot be deleted (a full disk) make the spool
+    # replace its file once nothing else is in it.  A dead-letter replay from
+    # the CLI may have just put a row back: the file must then stay.
+    path = tmp_path / "sf-api-8.db"
+    spool = Spool(path)
+    for _ in range(3):
+        assert spool.enqueue(b'{"message": "delivered"}') is None
+    ids = [row_id for row_id, _ in spool.dequeue_batch(10)]
+    monkeypatch.setattr(Spool, "_delete_locked", lambda self, new: 0)  # the disk says no
+    spool._undeleted = set(ids)  # as a failed delete leaves them
+    spool._count = 0
+    spool._next_delete_retry = 0.0
+    other = sqlite3.connect(path)  # sfeventlog deadletter replay, say
+    other.execute("INSERT INTO events(payload, created_at) VALUES (?, 1.0)",
+                  (b'{"message": "replayed"}',))
+    other.commit()
+    other.close()
+    assert spool.retry_deletes() == 0
+    monkeypatch.undo()
+    conn = sqlite3.connect(path)
+    payloads = [bytes(r[0]) for r in conn.execute("SELECT payload FROM events")]
+    conn.close()
+    assert b'{"message": "replayed"}' in payloads, "the replayed row was thrown away"
+    spool.close()
