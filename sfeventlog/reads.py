@@ -20,7 +20,8 @@ The configured transport decides where it goes (``open_reader``):
 
 Results are ``EventRecord``s, newest first; limit <= 0 means 100, and more
 than 1000 is capped at 1000.  Object types and uuids go through ``str()``,
-so ``uuid.UUID`` and str-valued enums work, as upstream's callers pass them.
+so ``uuid.UUID`` and str-valued enums work, as upstream's callers pass them
+(an enum by its value, as ``add_event`` stores it, whatever its ``__str__``).
 Failures raise ``RetryableError`` (try later) or ``PermanentError``.
 """
 
@@ -34,8 +35,9 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError, SfEventlogError
 from sfeventlog.loader import load_transport
+from sfeventlog.payload import identifier_text
 from sfeventlog.records import EventRecord
-from sfeventlog.store.base import READ_LIMIT_DEFAULT, EventStore
+from sfeventlog.store.base import READ_LIMIT_DEFAULT, EventStore, clamp_limit
 from sfeventlog.store.prune import PruneReport, RetentionPolicy, StageResult
 from sfeventlog.wire import database_pb2, database_pb2_grpc
 from sfeventlog.wire.read_codec import decode_row, object_type_fields
@@ -89,11 +91,13 @@ class StoreReader(EventReader):
     def get_object_events(self, object_type: Any, object_uuid: Any,
                           limit: int = READ_LIMIT_DEFAULT,
                           event_type: str | None = None) -> list[EventRecord]:
-        return self.store.get_object_events(str(object_type), str(object_uuid), limit=limit,
+        return self.store.get_object_events(identifier_text(object_type),
+                                            identifier_text(object_uuid), limit=limit,
                                             event_type=event_type)
 
     def delete_object_events(self, object_type: Any, object_uuid: Any) -> int | None:
-        return self.store.delete_object_events(str(object_type), str(object_uuid))
+        return self.store.delete_object_events(identifier_text(object_type),
+                                               identifier_text(object_uuid))
 
     def prune(self, dry_run: bool = False) -> PruneReport:
         return self.store.prune(self.policy, dry_run=dry_run)
@@ -137,9 +141,9 @@ class DatabaseReader(EventReader):
     def get_object_events(self, object_type: Any, object_uuid: Any,
                           limit: int = READ_LIMIT_DEFAULT,
                           event_type: str | None = None) -> list[EventRecord]:
-        asked = (str(object_type), str(object_uuid))
+        asked = (identifier_text(object_type), identifier_text(object_uuid))
         request = database_pb2.GetObjectEventsRequest(
-            object_uuid=asked[1], limit=limit, event_type_filter=event_type or "",
+            object_uuid=asked[1], limit=clamp_limit(limit), event_type_filter=event_type or "",
             **object_type_fields(asked[0]))
         timeout = self.settings.mariadb_gateway_timeout
         reply = self._call("GetObjectEvents",
@@ -148,7 +152,8 @@ class DatabaseReader(EventReader):
 
     def delete_object_events(self, object_type: Any, object_uuid: Any) -> int | None:
         request = database_pb2.DeleteObjectEventsRequest(
-            object_uuid=str(object_uuid), **object_type_fields(str(object_type)))
+            object_uuid=identifier_text(object_uuid),
+            **object_type_fields(identifier_text(object_type)))
         timeout = self.settings.mariadb_gateway_timeout
         reply = self._call("DeleteObjectEvents",
                            lambda stub: stub.DeleteObjectEvents(request, timeout=timeout))

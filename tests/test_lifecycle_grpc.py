@@ -204,6 +204,8 @@ def test_reads_api_through_sf_database_with_failover(
         assert got == [EventRecord(**{**record.model_dump(), "timestamp": got[0].timestamp})]
         assert got[0].timestamp == pytest.approx(record.timestamp)
         assert reader.get_object_events("widget", "w-7")[0].duration == 0.0
+        # Upstream's limit rules on this side too: past int32 is capped, not an error.
+        assert reader.get_object_events("instance", "i-7", limit=2**31) == got
         assert reader.delete_object_events("instance", "i-7") is None
         assert reader.get_object_events("instance", "i-7") == []
         assert reader.prune().events_pruned == 0  # still referenced by the widget

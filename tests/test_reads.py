@@ -19,6 +19,10 @@ class ObjectType(enum.StrEnum):  # upstream passes str-valued enums and uuid.UUI
     INSTANCE = "instance"
 
 
+class UpstreamObjectType(str, enum.Enum):  # upstream's own shape: str() is "...INSTANCE"
+    INSTANCE = "instance"
+
+
 def test_reads_and_deletes_through_the_configured_sqlite_store(tmp_path: Path) -> None:
     settings = Settings(eventlog_transport="sqlite", eventlog_sqlite_path=tmp_path / "e.sqlite")
     instance = uuid.uuid4()
@@ -30,6 +34,8 @@ def test_reads_and_deletes_through_the_configured_sqlite_store(tmp_path: Path) -
 
     got = reads.get_object_events(ObjectType.INSTANCE, instance, settings=settings)
     assert [r.event_uuid for r in got] == [r.event_uuid for r in reversed(records)]
+    assert reads.get_object_events(UpstreamObjectType.INSTANCE, instance,
+                                   settings=settings) == got
     assert len(reads.get_object_events("instance", instance, limit=1, settings=settings)) == 1
     assert [r.event_type for r in reads.get_object_events(
         "instance", instance, event_type="status", settings=settings)] == ["status"]
