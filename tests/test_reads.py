@@ -19,7 +19,7 @@ class ObjectType(enum.StrEnum):  # upstream passes str-valued enums and uuid.UUI
     INSTANCE = "instance"
 
 
-class UpstreamObjectType(str, enum.Enum):  # upstream's own shape: str() is "...INSTANCE"
+class UpstreamObjectType(str, enum.Enum):  # noqa: UP042 - upstream's own shape
     INSTANCE = "instance"
 
 
