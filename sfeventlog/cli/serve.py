@@ -154,14 +154,15 @@ def _announce_and_wait(running: RunningServer) -> int:
 
 def run_database(args: argparse.Namespace) -> int:
     from sfeventlog.server.database import start_database_server
-    from sfeventlog.server.lifecycle import LifecycleOptions
+    from sfeventlog.server.lifecycle import MAX_PRUNE_INTERVAL, LifecycleOptions, valid_interval
     from sfeventlog.store.prune import RetentionPolicy
 
     settings = Settings()
     listen = database_listen(settings) if args.listen is None else args.listen
     options = _options(args, settings, listen, settings.mariadb_gateway_metrics_port)
-    if args.prune_every is not None and args.prune_every <= 0:
-        raise UsageError("--prune-every must be > 0 seconds")
+    if args.prune_every is not None and not valid_interval(args.prune_every):
+        raise UsageError(f"--prune-every must be a number of seconds between 0 and"
+                         f" {MAX_PRUNE_INTERVAL:.0f}, got {args.prune_every}")
     lifecycle = LifecycleOptions(RetentionPolicy.from_settings(settings), args.prune_every)
     return _announce_and_wait(start_database_server(
         options, store_factory(settings, args.sqlite), lifecycle))

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,12 +214,23 @@ def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
+#: The longest --prune-every (a year); longer would overflow the timed wait.
+MAX_PRUNE_INTERVAL = 365 * 86_400.0
+
+
+def valid_interval(seconds: float) -> bool:
+    """A usable --prune-every: finite, above 0, at most ``MAX_PRUNE_INTERVAL``
+    (nan would spin the schedule, inf would kill its thread)."""
+    return math.isfinite(seconds) and 0 < seconds <= MAX_PRUNE_INTERVAL
+
+
 class PruneSchedule:
     """Runs ``service.run_prune`` every ``interval`` seconds while this server leads."""
 
     def __init__(self, service: LifecycleService, interval: float) -> None:
-        if interval <= 0:
-            raise ValueError(f"--prune-every must be > 0 seconds, got {interval}")
+        if not valid_interval(interval):
+            raise ValueError(f"--prune-every must be a number of seconds between 0 and"
+                             f" {MAX_PRUNE_INTERVAL:.0f}, got {interval}")
         self.service = service
         self.interval = interval
         self._stop = threading.Event()
