@@ -356,12 +356,14 @@ class RunningServer:
             self._stopped.set()
         self.health.enter_graceful_shutdown()
         self._loop.run(self.server.stop(self.grace if grace is None else grace))
+        # The services stop (store watch, stores) while the loop still runs:
+        # a last health change must not land on a closed loop.
+        self._on_stop()
         self._loop.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
-        self._on_stop()
 
     def catch_signals(self) -> threading.Event:
         """Install SIGTERM/SIGINT handlers (main thread only); the event is set on one.
