@@ -233,3 +233,20 @@ def test_inserts_keep_flowing_during_a_large_prune_on_mariadb(
     finally:
         writer.close()
         pruner.close()
+
+
+def test_mariadb_lock_names_never_collide_for_a_long_database_name() -> None:
+    # MariaDB lock names stop at 64 characters; truncating "<db>.<lock>" made
+    # the run and schedule locks one lock for a database name of 46+.
+    from sfeventlog.config import Settings
+    from sfeventlog.store.locks import PRUNE_RUN_LOCK, PRUNE_SCHEDULE_LOCK
+    from sfeventlog.store.mariadb import MariaDBEventStore
+
+    store = MariaDBEventStore(Settings(eventlog_transport="mariadb", mariadb_host="db",
+                                       mariadb_database="d" * 64))
+    run, schedule = store.named_lock(PRUNE_RUN_LOCK), store.named_lock(PRUNE_SCHEDULE_LOCK)
+    assert run.name != schedule.name
+    assert max(len(run.name), len(schedule.name)) <= 64
+    other = MariaDBEventStore(Settings(eventlog_transport="mariadb", mariadb_host="db",
+                                       mariadb_database="d" * 63))
+    assert other.named_lock(PRUNE_RUN_LOCK).name != run.name, "scoped per database"

@@ -66,7 +66,9 @@ class MariaDBNamedLock(NamedLock):
     """``GET_LOCK`` on a dedicated connection made by ``connect``."""
 
     def __init__(self, name: str, connect: Callable[[], Conn]) -> None:
-        super().__init__(name[:64])  # MariaDB's limit on lock names
+        if len(name) > 64:  # MariaDB's limit on lock names
+            raise ValueError(f"lock name {name!r} is longer than MariaDB's 64 characters")
+        super().__init__(name)
         self._connect = connect
         self._conn: Conn | None = None
 

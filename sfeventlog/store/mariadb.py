@@ -29,6 +29,7 @@ The password (a ``SecretStr``) is unwrapped only in the ``connect`` call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -522,7 +523,10 @@ class MariaDBEventStore(EventStore):
         return self._run(body)
 
     def named_lock(self, name: str) -> NamedLock:
-        return MariaDBNamedLock(f"{self.settings.mariadb_database}.{name}", self._connect)
+        # Scoped to the database (servers of other databases share the
+        # MariaDB); hashed, so a long name can never truncate two locks to one.
+        scope = hashlib.sha1(self.settings.mariadb_database.encode()).hexdigest()[:16]
+        return MariaDBNamedLock(f"sfeventlog.{scope}.{name}", self._connect)
 
     def close(self) -> None:
         with self._lock:
