@@ -38,7 +38,7 @@ from sfeventlog.loader import load_transport
 from sfeventlog.payload import identifier_text
 from sfeventlog.records import EventRecord
 from sfeventlog.store.base import READ_LIMIT_DEFAULT, EventStore, clamp_limit
-from sfeventlog.store.prune import PruneReport, RetentionPolicy, StageResult
+from sfeventlog.store.prune import PruneReport, RetentionPolicy, StageResult, prune_exclusively
 from sfeventlog.wire import database_pb2, database_pb2_grpc
 from sfeventlog.wire.read_codec import decode_row, object_type_fields
 
@@ -100,7 +100,7 @@ class StoreReader(EventReader):
                                                identifier_text(object_uuid))
 
     def prune(self, dry_run: bool = False) -> PruneReport:
-        return self.store.prune(self.policy, dry_run=dry_run)
+        return prune_exclusively(self.store, self.policy, dry_run=dry_run)
 
     def close(self) -> None:
         self.store.close()

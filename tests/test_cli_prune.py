@@ -49,3 +49,25 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path, capsys: pytest.Captu
     assert "--sqlite PATH or --mariadb" in capsys.readouterr().err
     assert cli_main(["prune", "--sqlite", str(tmp_path / "none.sqlite")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_cli_prune_never_runs_beside_another_prune(path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # The servers' prune (RPC or schedule) holds the store's run lock; a CLI
+    # prune straight against the store takes the same lock, or says it is busy.
+    from sfeventlog.store.locks import PRUNE_RUN_LOCK
+
+    holder = SqliteEventStore(path)
+    lock = holder.named_lock(PRUNE_RUN_LOCK)
+    assert lock.try_acquire()
+    try:
+        assert cli_main(["prune", "--sqlite", str(path)]) == 1
+        assert "a prune is already running" in capsys.readouterr().err
+        assert SqliteEventStore(path).approx_rows() == 5, "nothing deleted beside it"
+        assert cli_main(["prune", "--sqlite", str(path), "--dry-run"]) == 0  # counts only
+    finally:
+        lock.release()
+        holder.close()
+    capsys.readouterr()
+    assert cli_main(["prune", "--sqlite", str(path)]) == 0
+    assert "deleted 8 rows (4 events)" in capsys.readouterr().out

@@ -10,7 +10,7 @@ from sfeventlog.cli.common import add_command, print_json, print_table
 from sfeventlog.cli.reader_args import open_reader_for
 from sfeventlog.cli.store_args import add_store_arguments
 from sfeventlog.reads import StoreReader
-from sfeventlog.store.prune import PruneReport, StageResult
+from sfeventlog.store.prune import PruneReport, StageResult, prune_exclusively
 
 
 def register(sub: Any) -> None:
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     progress = _Progress()
     try:
         if isinstance(reader, StoreReader):
-            report = reader.store.prune(reader.policy, dry_run=args.dry_run, on_batch=progress)
+            report = prune_exclusively(reader.store, reader.policy, dry_run=args.dry_run,
+                                       on_batch=progress)
         else:
             if progress.enabled:
                 sys.stderr.write(f"pruning through {reader.where} (may take minutes)...")

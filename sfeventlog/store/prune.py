@@ -251,6 +251,27 @@ def _dry_run(store: EventStore, report: PruneReport, cutoffs: dict[str, float],
                 f" AND {survives})", [*args, *extra])
 
 
+def prune_exclusively(store: EventStore, policy: RetentionPolicy, *,
+                      dry_run: bool = False, on_batch: OnBatch | None = None) -> PruneReport:
+    """``store.prune`` under the store's prune-run lock, as the servers run it.
+
+    A prune already running anywhere on the store (an RPC, a schedule,
+    another CLI) raises ``RetryableError`` saying so, rather than a second
+    prune deleting alongside it.  A dry run deletes nothing and takes no lock.
+    """
+    if dry_run:
+        return store.prune(policy, dry_run=True, on_batch=on_batch)
+    from sfeventlog.store.locks import PRUNE_RUN_LOCK
+
+    lock = store.named_lock(PRUNE_RUN_LOCK)
+    if not lock.try_acquire():
+        raise RetryableError(f"{store.where}: a prune is already running; try again later")
+    try:
+        return store.prune(policy, on_batch=on_batch)
+    finally:
+        lock.release()
+
+
 def prune_store(store: EventStore, policy: RetentionPolicy, *, now: float | None = None,
                 dry_run: bool = False, on_batch: OnBatch | None = None,
                 batch_size: int = PRUNE_BATCH) -> PruneReport:
