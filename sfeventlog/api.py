@@ -250,16 +250,27 @@ def _start_drainer(settings: Settings) -> None:
     assert spool is not None
     transport = load_transport(settings)
     deferred: list[Path] = []
-    rescue_orphans(spool, deferred=deferred)
+    _rescue(spool, deferred)
 
     def rescue_again() -> bool:
         still: list[Path] = []
-        rescue_orphans(spool, deferred=still)
+        _rescue(spool, still)
         return bool(still)
 
     _state.drainer = Drainer(spool, transport, settings.eventlog_transport,
                              rescue=rescue_again if deferred else None)
     _state.drainer.start()
+
+
+def _rescue(spool: Spool, deferred: list[Path]) -> None:
+    """Rescue orphans; trouble of our own (a read-only or full disk, a
+    permission) defers the rescue to the drainer instead of failing start()."""
+    try:
+        rescue_orphans(spool, deferred=deferred)
+    except OSError as exc:
+        LOG.warning("orphan rescue in %s failed (%s); the drainer tries again later",
+                    spool.path.parent, exc)
+        deferred.append(spool.path.parent)
 
 
 def _start_drainer_in_background(settings: Settings) -> None:

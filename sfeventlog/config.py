@@ -16,6 +16,7 @@ from sfeventlog.errors import ConfigError
 from sfeventlog.limits import LIMITS
 
 ENV_PREFIX = "SHAKENFIST_"
+DAY = 24 * 3600
 
 LogFormat = Literal["text", "json"]
 
@@ -72,6 +73,18 @@ class Settings(BaseSettings):
     eventlog_api_port: int = Field(default=13003, ge=1, le=65535)
     eventlog_api_timeout: float = 10.0
 
+    # Retention (``sfeventlog prune``, ``PruneEvents``): seconds; -1 keeps that type
+    # forever.  Event types without a key here are never pruned (docs/retention.md).
+    max_audit_event_age: int = Field(default=90 * DAY, ge=-1)
+    max_mutate_event_age: int = Field(default=90 * DAY, ge=-1)
+    max_status_event_age: int = Field(default=7 * DAY, ge=-1)
+    max_usage_event_age: int = Field(default=30 * DAY, ge=-1)
+    max_resources_event_age: int = Field(default=7 * DAY, ge=-1)
+    max_prune_event_age: int = Field(default=30 * DAY, ge=-1)
+    max_historic_event_age: int = Field(default=90 * DAY, ge=-1)
+    max_health_event_age: int = Field(default=90 * DAY, ge=-1)
+    max_api_request_event_age: int = Field(default=1 * DAY, ge=-1)
+
     # TLS for both gRPC paths; all optional.
     grpc_tls_ca_file: Path | None = None
     grpc_tls_cert_file: Path | None = None
@@ -113,7 +126,3 @@ class Settings(BaseSettings):
         if not self.mariadb_unix_socket:
             self.require("mariadb_host", "MariaDB (or set SHAKENFIST_MARIADB_UNIX_SOCKET)")
 
-
-def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]

@@ -48,10 +48,6 @@ class _Item:
     record: EventRecord
 
 
-class _Stopped(Exception):
-    """Raised inside a retry attempt when the drainer must give up now."""
-
-
 class Drainer:
     """Moves spool rows to a transport on a background thread.
 
@@ -99,7 +95,7 @@ class Drainer:
         self._probe_trusted = True
         self._retrying = tenacity.Retrying(
             wait=wait if wait is not None else wait_equal_jitter(),
-            retry=tenacity.retry_if_not_exception_type(_Stopped),
+            retry=tenacity.retry_if_exception_type(),  # every failure backs off
             stop=self._give_up,
             sleep=self._sleep,
             before_sleep=self._before_sleep,
@@ -161,9 +157,8 @@ class Drainer:
             except Exception as exc:  # noqa: BLE001 - the thread must not die
                 if self._stopping:
                     break
-                if not isinstance(exc, _Stopped):
-                    self._note_unexpected(exc)
-                    self._sleep(self.poll_interval)
+                self._note_unexpected(exc)
+                self._sleep(self.poll_interval)
                 continue
             if sent == 0:
                 if stopping:

@@ -72,6 +72,10 @@ class PathTaken(OSError):
     FIFO, another user's file, a hard link)."""
 
 
+class SpoolLocked(RuntimeError):
+    """Another live process owns this spool file."""
+
+
 @dataclass(frozen=True)
 class SpoolName:
     """The parts of a spool file name."""
@@ -133,29 +137,41 @@ def file_problem(st: os.stat_result, *, ours: bool = True) -> str | None:
     return None
 
 
+#: How often open_file starts over when the file vanishes as it is opened.
+_VANISHED_RETRIES = 20
+
+
 def open_file(path: Path, flags: int, mode: int = 0o600, *, ours: bool = True) -> int:
     """``os.open`` that never follows a symlink nor blocks on a FIFO.
 
     Raises ``PathTaken`` when what is there is not a file we may use (see
     ``file_problem``); other ``OSError``s pass through.
     """
-    try:
-        fd = os.open(path, flags | _OPEN_FLAGS, mode)
-    except (IsADirectoryError, NotADirectoryError) as exc:
-        raise PathTaken(exc.errno, f"{path}: not a regular file") from None
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO with no reader
+    for _ in range(_VANISHED_RETRIES):
+        try:
+            fd = os.open(path, flags | _OPEN_FLAGS, mode)
+        except (IsADirectoryError, NotADirectoryError) as exc:
             raise PathTaken(exc.errno, f"{path}: not a regular file") from None
-        raise
-    try:
-        problem = file_problem(os.fstat(fd), ours=ours)
-    except BaseException:
-        os.close(fd)
-        raise
-    if problem is not None:
-        os.close(fd)
-        raise PathTaken(0, f"{path}: {problem}")
-    return fd
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO with no reader
+                raise PathTaken(exc.errno, f"{path}: not a regular file") from None
+            raise
+        try:
+            st = os.fstat(fd)
+            problem = file_problem(st, ours=ours)
+        except BaseException:
+            os.close(fd)
+            raise
+        if st.st_nlink == 0 and flags & os.O_CREAT:
+            # Unlinked between our open and our fstat (a rescuer removing a
+            # file it has just emptied): open a new one at the path.
+            os.close(fd)
+            continue
+        if problem is not None:
+            os.close(fd)
+            raise PathTaken(0, f"{path}: {problem}")
+        return fd
+    raise PathTaken(0, f"{path}: unlinked again and again as it was opened")
 
 
 def restrict_mode(path: Path) -> None:

@@ -77,6 +77,12 @@ def _check_text(name: str, value: str) -> None:
             raise ValueError(f"{name} is not valid Unicode (lone surrogate)") from None
 
 
+def identifier_text(value: object) -> str:
+    """An object type or uuid as the text the stores key on (``_as_str``),
+    for readers that must find what ``add_event`` wrote."""
+    return str(_as_str(value))
+
+
 def _as_str(value: object) -> object:
     """Upstream's identifier types as the str they stand for; others unchanged.
 

@@ -9,23 +9,29 @@ owns this one.  The row count is kept in memory
 O(1) whatever the backlog; a change committed by another connection (the
 CLI replaying dead letters, say) is noticed through ``PRAGMA data_version``
 and triggers one recount.
+
+This module is the queue; a ``Spool`` also has the dead-letter table
+(``sfeventlog.deadletters``) and recovery from damage, an unlinked file or
+a full disk (``sfeventlog.recovery``).  The tables are in
+``sfeventlog.spool_schema``, transactions go through ``sfeventlog.sqlite_tx``.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
+import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from sfeventlog import metrics
+from sfeventlog.deadletters import DeadLetter as DeadLetter  # re-exported
+from sfeventlog.deadletters import DeadLetterTable
 from sfeventlog.errors import ConfigError
 from sfeventlog.ids import uuid7
 from sfeventlog.inherited import InheritedRows
@@ -38,61 +44,24 @@ from sfeventlog.ownership import (
     restrict_mode,
     spool_file_name,
 )
-from sfeventlog.salvage import PAYLOAD_AS_BLOB, salvage_rows
+from sfeventlog.ownership import SpoolLocked as SpoolLocked  # re-exported
+from sfeventlog.recovery import LINK_CHECK_EVERY as LINK_CHECK_EVERY  # re-exported
+from sfeventlog.recovery import LINK_CHECK_SECONDS, Recovery
+from sfeventlog.recovery import move_aside as move_aside  # re-exported
+from sfeventlog.salvage import PAYLOAD_AS_BLOB
+from sfeventlog.spool_schema import SCHEMA, check_columns
+from sfeventlog.sqlite_tx import immediate
+from sfeventlog.sqlite_tx import rollback as _rollback
 
 LOG = logging.getLogger(__name__)
 
 Durability = Literal["normal", "full"]
-
-# events.id is a plain rowid alias, not AUTOINCREMENT: that would update
-# sqlite_sequence in every enqueue transaction (about a third of its cost).
-# A rowid is only reused after the highest row is deleted, and the drainer
-# deletes oldest first, so ids stay in insertion order among waiting rows.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY,
-    payload BLOB NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deadletter (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    payload BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    reason TEXT NOT NULL,
-    error TEXT NOT NULL,
-    error_class TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rescued (spool_id TEXT PRIMARY KEY, rescued_at REAL NOT NULL);
-"""
-# Columns the code relies on; a file whose tables lack them is foreign.
-_REQUIRED_COLUMNS = {
-    "events": {"id", "payload", "created_at"},
-    "deadletter": {"payload", "created_at", "reason", "error", "error_class", "attempts",
-                   "first_seen", "last_seen"},
-    "meta": {"key", "value"},
-    "rescued": {"spool_id", "rescued_at"},
-}
-
 
 #: How long opening a spool waits out another process's brief hold on it
 #: (a rescuer merging the file, ``sfeventlog status`` probing it).
 LOCK_WAIT_SECONDS = 0.2
 #: How many names ``<daemon>-<pid>[.<n>].db`` a process tries for its spool.
 MAX_SPOOL_NAMES = 100
-
-#: The owner checks that its file is still at its path (one ``stat``) every
-#: this many enqueues, and on the first enqueue or dequeue after this many
-#: seconds: a file unlinked under it is noticed within a second or so.
-LINK_CHECK_EVERY = 256
-LINK_CHECK_SECONDS = 1.0
-
-
-class SpoolLocked(RuntimeError):
-    """Another live process owns this spool file."""
 
 
 class SpoolFull(OSError):
@@ -104,21 +73,6 @@ class SpoolFull(OSError):
 
     def __init__(self, path: Path, cause: BaseException) -> None:
         super().__init__(errno.ENOSPC, f"no space left to open spool {path}: {cause}")
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One row of the dead-letter table."""
-
-    id: int
-    payload: bytes
-    created_at: float
-    reason: str
-    error: str
-    error_class: str
-    attempts: int
-    first_seen: float
-    last_seen: float
 
 
 def spool_path(spool_dir: Path, daemon_name: str, pid: int) -> Path:
@@ -184,26 +138,41 @@ def _connect(path: Path, durability: Durability) -> sqlite3.Connection:
     return conn
 
 
-def move_aside(path: Path, why: str) -> Path:
-    """Rename a damaged spool file (and its -wal/-shm) out of the way."""
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    target = path.with_name(f"{path.name}{CORRUPT_MARKER}{stamp}")
-    for suffix in ("", "-wal", "-shm"):
-        src = Path(str(path) + suffix)
-        if src.exists():
-            os.replace(src, Path(str(target) + suffix))
-    metrics.SPOOL_CORRUPT.inc()
-    LOG.error("spool file %s is unreadable (%s); moved aside to %s", path, why, target)
-    return target
+_INSERT = "INSERT INTO events(payload, created_at) VALUES (?, ?)"
+#: Most rows in one group commit (two SQL variables each, well under SQLite's limit).
+MAX_GROUP = 256
 
 
-class Spool:
+@functools.lru_cache(maxsize=MAX_GROUP)
+def _insert_many(n: int) -> str:
+    return _INSERT + ", (?, ?)" * (n - 1)
+
+
+_PENDING = "pending"  # a request's result before its commit ended
+
+
+class _Request:
+    """One caller's row in the group commit, and its own completion."""
+
+    __slots__ = ("payload", "created_at", "lock", "lead", "result")
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+        self.created_at = time.time()
+        self.lock = threading.Lock()
+        self.lock.acquire()  # released by the leader once ``result`` (or ``lead``) is set
+        self.lead = False  # this caller commits the next group
+        self.result: str | None = _PENDING
+
+
+class Spool(DeadLetterTable, Recovery):
     """A process's spool file: enqueue, dequeue oldest first, delete by id.
 
     Thread-safe: one connection, used under a lock by the callers' threads
-    and the drainer.  Every enqueue is its own committed transaction, so a
-    True return means the row survives a crash of this process (``normal``)
-    or a power loss (``full``).
+    and the drainer.  An enqueue returns only once its row is committed
+    (alone, or in one group commit with callers that queued behind a commit
+    in flight), so success means the row survives a crash of this process
+    (``normal``) or a power loss (``full``).
     """
 
     def __init__(
@@ -219,6 +188,13 @@ class Spool:
         self.durability = durability
         self.high_water_mark = high_water_mark
         self._mutex = threading.Lock()
+        # Group commit (see enqueue): callers waiting for the commit in flight.
+        self._group_lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._leading = False  # a caller is committing, or about to
+        #: Commits of more than one row, and the rows they carried (bench, tests).
+        self.group_commits = 0
+        self.grouped_rows = 0
         self._lock_fd: int | None = None
         self._closed = False
         self._inherited = InheritedRows()
@@ -288,32 +264,6 @@ class Spool:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _open_checked(self) -> sqlite3.Connection:
-        try:
-            return self._open_schema()
-        except sqlite3.DatabaseError as exc:
-            aside = move_aside(self.path, str(exc))
-        if self._lock_fd is not None:
-            # The fd still points at the renamed file; lock the new one.
-            os.close(self._lock_fd)
-            self._lock_fd = self._acquire_file_lock(self.path)
-        conn = self._open_schema()
-        rows = salvage_rows(aside)
-        if rows:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO events(payload, created_at) VALUES (?, ?)", rows)
-            conn.execute("COMMIT")
-            LOG.warning("recovered %d rows from damaged spool %s", len(rows), aside)
-        return conn
-
-    @staticmethod
-    def _check_columns(conn: sqlite3.Connection) -> None:
-        for table, needed in _REQUIRED_COLUMNS.items():
-            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-            if not needed <= have:
-                raise sqlite3.DatabaseError(
-                    f"table {table} lacks column(s) {', '.join(sorted(needed - have))}")
-
     def _open_schema(self) -> sqlite3.Connection:
         try:
             conn = _connect(self.path, self.durability)
@@ -322,8 +272,8 @@ class Spool:
                 raise SpoolFull(self.path, exc) from exc
             raise
         try:
-            conn.executescript(_SCHEMA)
-            self._check_columns(conn)
+            conn.executescript(SCHEMA)
+            check_columns(conn)
             conn.execute("SELECT COUNT(*) FROM events").fetchone()
             if self._lock_fd is not None:
                 os.fchmod(self._lock_fd, 0o600)
@@ -361,24 +311,146 @@ class Spool:
     def enqueue(self, payload: bytes) -> str | None:
         """Append one row durably.
 
-        Returns None on success, or the drop reason (``high_water_mark``,
-        ``disk_full``, ``spool_error``).  Never raises for storage trouble:
-        the caller is a daemon that must not stall on its event log.
+        Returns None once the row is committed (durable as ``durability``
+        says), or the drop reason (``high_water_mark``, ``disk_full``,
+        ``spool_error``).  Never raises for storage trouble: the caller is
+        a daemon that must not stall on its event log.
+
+        Group commit: a caller that finds no commit in flight commits its
+        own row at once, in its own transaction (no timer, no batching
+        delay).  Callers arriving meanwhile queue and wait on their own
+        request; when the commit in flight ends, the first of them commits
+        everything queued in one transaction (one fsync in ``full``), and
+        each caller gets its own row's result.
         """
-        with self._mutex:
-            self._check_linked()
-            # Only this process's own rows count (see sfeventlog.inherited).
-            if self._count - self._inherited.waiting >= self.high_water_mark:
-                return "high_water_mark"
+        request: _Request | None = None
+        with self._group_lock:
+            if self._leading:
+                request = _Request(payload)
+                self._queue.append(request)
+            else:
+                self._leading = True
+        interrupted: BaseException | None = None
+        if request is not None:
+            interrupted = self._wait_turn(request)
+            if not request.lead:
+                if interrupted is not None:
+                    raise interrupted
+                return request.result
+        try:
+            with self._mutex:  # a fork (quiesce) never sees a commit in flight
+                if request is None and not self._queue:
+                    return self._commit_one(payload)  # no contention: as ever
+                result = self._commit_queued(request or _Request(payload))
+        finally:
+            self._pass_lead()
+        if interrupted is not None:
+            raise interrupted
+        return result
+
+    def _wait_turn(self, request: _Request) -> BaseException | None:
+        """Wait until a leader has our row's result or hands us the lead.
+
+        A signal handler may raise in a waiting caller (the main thread).
+        A row not yet taken by a leader then leaves the queue, and the
+        exception goes up at once, nothing written; a row already taken is
+        waited for (its caller may have been handed the lead, which must
+        never be dropped), and the exception is returned, to raise after.
+        """
+        interrupted: BaseException | None = None
+        while True:
             try:
-                self._insert_cursor.execute(
-                    "INSERT INTO events(payload, created_at) VALUES (?, ?)",
-                    (payload, time.time()),
-                )
+                request.lock.acquire()
+                return interrupted
+            except BaseException as exc:
+                with self._group_lock:
+                    if request in self._queue:
+                        self._queue.remove(request)
+                        raise
+                interrupted = exc
+
+    def _commit_one(self, payload: bytes) -> str | None:
+        """Under the mutex: one row, in its own (autocommit) transaction."""
+        self._check_linked()
+        # Only this process's own rows count (see sfeventlog.inherited).
+        if self._count - self._inherited.waiting >= self.high_water_mark:
+            return "high_water_mark"
+        try:
+            self._insert_cursor.execute(_INSERT, (payload, time.time()))
+        except sqlite3.Error as exc:
+            return _classify_write_error(exc, self.path)
+        self._count += 1
+        return None
+
+    def _commit_queued(self, own: _Request) -> str | None:
+        """Under the mutex: ``own`` and the rows queued behind it, as one group.
+
+        Every follower taken is released with its result, even if an
+        exception escapes: no caller is left waiting.
+        """
+        with self._group_lock:
+            group = [own, *self._queue[: MAX_GROUP - 1]]
+            del self._queue[: MAX_GROUP - 1]
+        try:
+            self._commit_group(group)
+        finally:
+            for request in group[1:]:
+                if request.result is _PENDING:
+                    request.result = "spool_error"
+                request.lock.release()
+        return own.result
+
+    def _pass_lead(self) -> None:
+        """Hand the lead to the first queued caller, or end it."""
+        with self._group_lock:
+            if self._queue:
+                successor = self._queue.pop(0)
+                successor.lead = True
+                successor.lock.release()
+            else:
+                self._leading = False
+
+    def _commit_group(self, group: list[_Request]) -> None:
+        """Under the mutex: write the group's rows, one transaction, and set each result.
+
+        Rows past the high-water mark are refused in queue order, so the
+        mark holds exactly however many callers race at it.  If the group's
+        transaction fails, nothing of it was written, and each row is tried
+        again in its own transaction: one bad row cannot drop the others,
+        and every caller gets its own row's drop reason.
+        """
+        self._check_linked()  # once per commit (it counts commits, not rows)
+        # Only this process's own rows count (see sfeventlog.inherited).
+        room = self.high_water_mark - (self._count - self._inherited.waiting)
+        for request in group[max(0, room):]:
+            request.result = "high_water_mark"
+        rows = group[: max(0, room)]
+        if len(rows) > 1:
+            # One multi-row INSERT: one statement is one transaction (atomic,
+            # one fsync in ``full``), and one step, so the GIL is released
+            # and taken back once per group rather than once per row.
+            params = [value for r in rows for value in (r.payload, r.created_at)]
+            try:
+                self._insert_cursor.execute(_insert_many(len(rows)), params)
             except sqlite3.Error as exc:
-                return _classify_write_error(exc, self.path)
-            self._count += 1
-            return None
+                _rollback(self._conn)
+                LOG.debug("group commit of %d rows to %s failed (%s); one by one",
+                          len(rows), self.path, exc)
+            else:
+                self._count += len(rows)
+                self.group_commits += 1
+                self.grouped_rows += len(rows)
+                for request in rows:
+                    request.result = None
+                return
+        for request in rows:
+            try:
+                self._insert_cursor.execute(_INSERT, (request.payload, request.created_at))
+            except sqlite3.Error as exc:
+                request.result = _classify_write_error(exc, self.path)
+            else:
+                self._count += 1
+                request.result = None
 
     def dequeue_batch(self, limit: int, max_bytes: int | None = None) -> list[tuple[int, bytes]]:
         """The oldest rows as ``(id, payload)``; nothing is removed.
@@ -431,33 +503,10 @@ class Spool:
             if not self._undeleted or time.monotonic() < self._next_delete_retry:
                 return 0
             deleted = self._delete_locked(set())
+            self._resync_if_changed()  # rows another connection added count too
             if self._undeleted and self._count == 0:
                 return self._start_afresh()
             return deleted
-
-    def _start_afresh(self) -> int:
-        try:
-            if self._lock_fd is None or self._conn.execute(
-                    "SELECT 1 FROM deadletter LIMIT 1").fetchone():
-                return 0
-            # Unlinked first: if the disk refuses (read-only), nothing changed.
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(self.path) + suffix).unlink(missing_ok=True)
-        except (OSError, sqlite3.Error) as exc:
-            LOG.debug("cannot replace spool %s: %s", self.path, exc)
-            return 0
-        self._close_conn()  # frees the space
-        old_fd, self._lock_fd = self._lock_fd, None
-        os.close(old_fd)
-        dropped = len(self._undeleted)
-        self._undeleted.clear()
-        self._undeleted_max = 0
-        self._inherited.clear()
-        self._reopen_pending = True
-        self._reopen()
-        LOG.warning("spool %s held only %d delivered rows it could not delete (a full disk);"
-                    " replaced it with an empty file", self.path, dropped)
-        return dropped
 
     def _delete_locked(self, new: set[int]) -> int:
         pending = sorted(self._undeleted | new)
@@ -545,7 +594,7 @@ class Spool:
             self._count = self._recount()
             self._inherited.recount(self._conn)
 
-    # -- our file unlinked under us ------------------------------------
+    # -- the connection and the file (recovery uses them too) ----------
 
     def _close_conn(self) -> None:
         # A statement left unfinalized (a failed insert's) would keep the
@@ -559,192 +608,6 @@ class Spool:
             return None  # not the owner: never re-creates the file
         st = os.fstat(self._lock_fd)
         return (st.st_dev, st.st_ino)
-
-    def _check_linked(self) -> None:
-        """Under the mutex: if due, check the file is still at our path; relink if not."""
-        self._ops_since_check += 1
-        if self._identity is None or (self._ops_since_check < LINK_CHECK_EVERY
-                                      and time.monotonic() < self._next_check):
-            return
-        self._ops_since_check = 0
-        self._next_check = time.monotonic() + LINK_CHECK_SECONDS
-        if self._reopen_pending:
-            self._reopen()
-            return
-        try:
-            os.stat(self.path)
-            return  # there (a different file there is not ours to take over)
-        except FileNotFoundError:
-            pass
-        except OSError:
-            return
-        try:
-            self._relink()
-        except (OSError, sqlite3.Error, SpoolLocked) as exc:
-            LOG.error("spool %s was deleted under this process and cannot be re-created"
-                      " yet (%s); its rows stay in the deleted file, retrying", self.path, exc)
-
-    def _relink(self) -> None:
-        """Write this spool's rows (same ids) into a new file at its path.
-
-        Built under a temporary name (no ``.db``, so rescuers skip it),
-        flocked before it is renamed into place; the old connection is closed
-        only once the new file is complete, so a failure leaves the old one
-        in use and the next check tries again.
-        """
-        tmp = self.path.with_name(self.path.name + ".relink")
-        for suffix in ("", "-journal"):
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            moved = self._copy_into(tmp)
-            self._close_conn()  # also removes a stale -wal at our path, nothing newer
-            Path(str(self.path) + "-shm").unlink(missing_ok=True)
-            os.rename(tmp, self.path)
-        except BaseException:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            raise
-        old_fd, self._lock_fd = self._lock_fd, fd
-        if old_fd is not None:
-            os.close(old_fd)
-        self._identity = self._fd_identity()
-        self._undeleted.clear()
-        self._undeleted_max = 0
-        LOG.error("spool %s was deleted under this process; re-created it with its %d"
-                  " waiting rows", self.path, moved)
-        self._reopen_pending = True
-        self._reopen()
-
-    def _reopen(self) -> None:
-        # The rows are safe in the new file; until it opens, writes fail
-        # (counted drops) and the next check tries again.
-        try:
-            if self._lock_fd is None:  # the owner's file is gone: a new one, ours
-                self._lock_fd = self._acquire_file_lock(self.path, 0)
-                self._identity = self._fd_identity()
-            conn = self._open_schema()
-        except (OSError, sqlite3.Error, SpoolLocked) as exc:
-            LOG.error("cannot open the re-created spool %s yet: %s", self.path, exc)
-            return
-        self._conn, self._reopen_pending = conn, False
-        self._insert_cursor = conn.cursor()
-        self._count = self._recount()
-        self._data_version = self._read_data_version()
-        # A file made afresh needs its (new) identity; a relinked one has it.
-        conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
-        row = conn.execute("SELECT value FROM meta WHERE key='spool_id'").fetchone()
-        self.spool_id = str(row[0])
-
-    def _copy_into(self, target: Path) -> int:
-        """Copy the waiting rows, dead letters and rescue records into a new file."""
-        dst = sqlite3.connect(str(target), isolation_level=None)
-        try:
-            dst.execute("PRAGMA journal_mode=DELETE")  # no -wal to follow the rename
-            dst.executescript(_SCHEMA)
-            dst.execute("BEGIN IMMEDIATE")
-            # Delivered rows whose delete failed are not copied.
-            events = [r for r in self._conn.execute(
-                f"SELECT id, {PAYLOAD_AS_BLOB}, created_at FROM events ORDER BY id")
-                if r[0] not in self._undeleted]
-            dst.executemany("INSERT INTO events(id, payload, created_at) VALUES (?, ?, ?)", events)
-            dst.executemany("INSERT INTO deadletter VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            self._conn.execute("SELECT * FROM deadletter"))
-            dst.executemany("INSERT INTO rescued VALUES (?, ?)",
-                            self._conn.execute("SELECT spool_id, rescued_at FROM rescued"))
-            # A new file is a new identity: a fresh spool_id.
-            dst.execute("INSERT INTO meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
-            dst.execute("COMMIT")
-        finally:
-            dst.close()
-        return len(events)
-
-    # -- dead letters --------------------------------------------------
-
-    def move_to_deadletter(
-        self,
-        row_id: int,
-        payload: bytes,
-        *,
-        reason: str,
-        error: str,
-        error_class: str,
-        attempts: int,
-        first_seen: float,
-    ) -> None:
-        """Move one row from the queue to the dead-letter table atomically."""
-        now = time.time()
-        with self._mutex:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._conn.execute("DELETE FROM events WHERE id = ?", (row_id,))
-                if cur.rowcount:
-                    self._conn.execute(
-                        "INSERT INTO deadletter(payload, created_at, reason, error,"
-                        " error_class, attempts, first_seen, last_seen)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (payload, now, reason, error, error_class, attempts, first_seen, now),
-                    )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                _rollback(self._conn)
-                raise
-            self._count -= cur.rowcount
-            if cur.rowcount:
-                self._inherited.forget((row_id,))
-        if cur.rowcount:
-            metrics.SPOOL_DEADLETTER.labels(reason=reason).inc()
-
-    def deadletter_count(self) -> int:
-        """Rows in the dead-letter table."""
-        with self._mutex:
-            return int(self._conn.execute("SELECT COUNT(*) FROM deadletter").fetchone()[0])
-
-    def deadletters(self, ids: Sequence[int] | None = None) -> list[DeadLetter]:
-        """Dead-letter rows, all or the given ids, oldest first."""
-        query = (
-            "SELECT id, payload, created_at, reason, error, error_class, attempts,"
-            " first_seen, last_seen FROM deadletter"
-        )
-        params: list[int] = []
-        if ids is not None:
-            query += f" WHERE id IN ({','.join('?' * len(ids))})"
-            params = list(ids)
-        with self._mutex:
-            rows = self._conn.execute(query + " ORDER BY id", params).fetchall()
-        return [
-            DeadLetter(int(r[0]), bytes(r[1]), float(r[2]), r[3], r[4], r[5], int(r[6]),
-                       float(r[7]), float(r[8]))
-            for r in rows
-        ]
-
-    def replay_deadletters(self, ids: Sequence[int] | None = None) -> int:
-        """Move dead letters (all, or the given ids) back into the queue."""
-        where, params = _id_filter(ids)
-        with self._mutex:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self._conn.execute(
-                    "INSERT INTO events(payload, created_at) SELECT payload, first_seen"
-                    f" FROM deadletter{where} ORDER BY id",
-                    params,
-                )
-                moved = cur.rowcount
-                self._conn.execute(f"DELETE FROM deadletter{where}", params)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                _rollback(self._conn)
-                raise
-            self._count += moved
-            self._data_version = self._read_data_version()
-        return moved
-
-    def purge_deadletters(self, ids: Sequence[int] | None = None) -> int:
-        """Delete dead letters (all, or the given ids) for good."""
-        where, params = _id_filter(ids)
-        with self._mutex:
-            return int(self._conn.execute(f"DELETE FROM deadletter{where}", params).rowcount)
 
     # -- orphan merge --------------------------------------------------
 
@@ -774,10 +637,8 @@ class Spool:
             conn.execute("CREATE TABLE orphan.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         conn.execute("INSERT OR IGNORE INTO orphan.meta(key, value) VALUES ('spool_id', ?)", (uuid7(),))
         other_id = conn.execute("SELECT value FROM orphan.meta WHERE key='spool_id'").fetchone()[0]
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             if conn.execute("SELECT 1 FROM main.rescued WHERE spool_id = ?", (other_id,)).fetchone():
-                conn.execute("COMMIT")
                 return 0
             moved = 0
             before = self._max_id()
@@ -800,10 +661,6 @@ class Spool:
             conn.execute(
                 "INSERT INTO main.rescued(spool_id, rescued_at) VALUES (?, ?)", (other_id, time.time())
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
         self._count += moved
         self._inherited.add_new_rows(conn, before, moved)
         self._data_version = self._read_data_version()
@@ -818,16 +675,11 @@ class Spool:
         They count as taken over, not against the high-water mark.
         """
         with self._mutex:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(self._conn):
                 before = self._max_id()
                 n = self._conn.executemany(
                     "INSERT INTO events(payload, created_at) VALUES (?, ?)", rows
                 ).rowcount
-                self._conn.execute("COMMIT")
-            except BaseException:
-                _rollback(self._conn)
-                raise
             self._count += n
             self._inherited.add_new_rows(self._conn, before, n)
             return n
@@ -894,25 +746,6 @@ class Spool:
 # Connections inherited across fork; kept referenced so they are never
 # finalised (and so never closed) in the child.
 _ABANDONED: list[sqlite3.Connection] = []
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Roll back if a transaction is still open, never masking the error in flight.
-
-    SQLite rolls back by itself on some errors (a full disk, say); a second
-    ROLLBACK would raise "no transaction is active" in place of the real cause.
-    """
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            LOG.debug("rollback failed: %s", exc)
-
-
-def _id_filter(ids: Sequence[int] | None) -> tuple[str, list[int]]:
-    if ids is None:
-        return "", []
-    return f" WHERE id IN ({','.join('?' * len(ids))})", list(ids)
 
 
 def is_disk_full(exc: sqlite3.Error, path: Path) -> bool:

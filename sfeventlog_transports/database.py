@@ -13,7 +13,8 @@ Every call carries upstream's ``caller-daemon`` / ``caller-node`` metadata.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 
@@ -39,6 +40,8 @@ def classify_reply_error(reply: database_pb2.StatusReply,
     return classify_status_reply(reply, f"sf-database at {target}")
 
 
+T = TypeVar("T")
+
 #: How long a host that failed over stays at the back of the rotation.
 BENCH_SECONDS = 30.0
 
@@ -58,6 +61,7 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
         self._timeout = settings.mariadb_gateway_timeout
         self._next = 0
         self._benched_until: dict[str, float] = {}
+        self._last_target = self._targets[0]
 
     def targets(self) -> Sequence[str]:
         return self._targets
@@ -77,17 +81,19 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
         now = time.monotonic()
         return sorted(order, key=lambda t: self._benched_until.get(t, 0.0) > now)
 
-    def record_event_batch(self, records: Sequence[EventRecord]) -> None:
-        """Deliver ``records``; an empty batch is still sent, as a probe.
+    def call(self, what: str, rpc: Callable[[database_pb2_grpc.DatabaseServiceStub], T]) -> T:
+        """Run ``rpc`` on the next host in the rotation, failing over as the write path does.
 
-        UNAVAILABLE or DEADLINE_EXCEEDED moves to the next host at once;
-        once every host has been tried, ``RetryableError`` lists what each said.
+        UNAVAILABLE or DEADLINE_EXCEEDED moves to the next host at once and
+        benches the failed one; any other gRPC error is classified and raised.
+        Once every host has been tried, ``RetryableError`` lists what each
+        said.  ``sfeventlog.reads`` sends its reads and deletes through here,
+        so they share the hosts, TLS, metadata and failover of the writes.
         """
-        request = encode_batch(records)
         failures: list[str] = []
         for target in self.rotation():
             try:
-                reply = self.stub(target).RecordEventBatch(request, timeout=self._timeout)
+                result = rpc(self.stub(target))
             except grpc.RpcError as exc:
                 error = classify_rpc_error(exc, f"sf-database at {target}", self.settings)
                 if isinstance(exc, grpc.Call) and exc.code() in FAILOVER_CODES:
@@ -97,7 +103,15 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
                     continue
                 raise error from None
             self._benched_until.pop(target, None)
-            if not reply.success:
-                raise classify_reply_error(reply, target)
-            return
-        raise RetryableError("no sf-database host accepted the batch: " + "; ".join(failures))
+            self._last_target = target
+            return result
+        done = "accepted the batch" if what == "RecordEventBatch" else f"answered {what}"
+        raise RetryableError(f"no sf-database host {done}: " + "; ".join(failures))
+
+    def record_event_batch(self, records: Sequence[EventRecord]) -> None:
+        """Deliver ``records``; an empty batch is still sent, as a probe."""
+        request = encode_batch(records)
+        reply = self.call("RecordEventBatch",
+                          lambda stub: stub.RecordEventBatch(request, timeout=self._timeout))
+        if not reply.success:
+            raise classify_reply_error(reply, self._last_target)

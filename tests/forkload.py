@@ -1,12 +1,13 @@
-"""Forks under load, for the fork tests: ``python -m tests.forkload FORKS CHILD_TIMEOUT``.
+"""Forks under load, for the fork tests: ``python -m tests.forkload FORKS CHILD_TIMEOUT [THREADS]``.
 
-The parent starts sfeventlog (transport from the environment), keeps three
-threads calling ``add_event`` and its drainer busy, and forks FORKS children
+The parent starts sfeventlog (transport from the environment), keeps THREADS
+(default three) threads calling ``add_event`` and its drainer busy, and forks FORKS children
 (a few at a time).  Each child adds five events, reports each acked one on a
 pipe, drains and exits.  A child still running after CHILD_TIMEOUT seconds
 is hung: it is killed and counted.  Prints one JSON line: ``hung``,
 ``failed`` (children that exited non-zero) and ``acked`` (every message whose
-``add_event`` returned True, parent's and children's).
+``add_event`` returned True, parent's and children's) and ``grouped_rows``
+(the parent's rows committed in group commits).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _child(k: int, report_fd: int, timeout: float) -> None:
 
 def main() -> int:
     forks, child_timeout = int(sys.argv[1]), float(sys.argv[2])
+    n_threads = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     sfeventlog.start("forkload")
     stopping = threading.Event()
     acked: list[str] = []
@@ -66,7 +68,7 @@ def main() -> int:
             if i % 5 == 0:
                 time.sleep(0.002)  # busy, but leave the drainer room to keep up
 
-    threads = [threading.Thread(target=load, args=(t,)) for t in range(3)]
+    threads = [threading.Thread(target=load, args=(t,)) for t in range(n_threads)]
     for t in threads:
         t.start()
     time.sleep(0.2)
@@ -104,8 +106,11 @@ def main() -> int:
     stopping.set()
     for t in threads:
         t.join()
+    spool = api.current_spool()
+    grouped = spool.grouped_rows if spool is not None else 0
     drained = sfeventlog.stop(drain_timeout=60)
-    print(json.dumps({"hung": hung, "failed": failed, "drained": drained, "acked": acked}))
+    print(json.dumps({"hung": hung, "failed": failed, "drained": drained, "acked": acked,
+                      "grouped_rows": grouped}))
     return 0
 
 

@@ -102,3 +102,24 @@ def test_high_water_drops_are_counted_and_persisted(settings: Settings) -> None:
 def test_invalid_daemon_name(settings: Settings) -> None:
     with pytest.raises(ValueError, match="daemon_name"):
         sfeventlog.start("../evil", settings)
+
+
+def test_a_failing_orphan_rescue_never_fails_start(settings: Settings,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # A read-only disk or a permission error while removing a rescued orphan
+    # is our trouble, not the caller's: start() goes on and the drainer retries.
+    calls: list[int] = []
+    real = api.rescue_orphans
+
+    def failing_once(spool: object, **kwargs: object) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PermissionError(13, "Permission denied", "orphan-1.db-wal")
+        return real(spool, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "rescue_orphans", failing_once)
+    before = _discarded()
+    sfeventlog.start("sf-rescue-fails", settings)
+    assert sfeventlog.add_event("audit", "instance", "u-1", "after a failed rescue")
+    assert sfeventlog.stop(10)
+    assert _discarded() - before == 1

@@ -19,7 +19,8 @@ from sfeventlog.cli.main import main as cli_main
 from tests.backends import unavailable as backend_unavailable
 
 ALL_KEYS = {"1a", "1b", "1c", "1d", "2", "3a", "3b", "4", "5", "6a", "6b", "6c", "7a", "7b",
-            "8", "9"}
+            "8", "9", "11a", "11b", "11c", "11d", "11e", "11f", "11g", "11h", "11i", "11j",
+            "11k", "11l", "12a", "12b"}
 
 
 def _rows(table: str) -> list[list[str]]:
@@ -53,6 +54,19 @@ def test_only_and_json_select_groups(capsys: pytest.CaptureFixture[str]) -> None
     assert out["meta"]["groups"] == ["depth"]
     (figure,) = out["figures"]
     assert figure["key"] == "4" and figure["reference"] > 0 and figure["ratio"] is not None
+
+
+def test_prune_figures_are_ratios_to_the_idle_insert_rate(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["bench", "--quick", "--json", "--only", "prune"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    figures = {f["key"]: f for f in out["figures"]}
+    if all(f["unavailable"] for f in figures.values()):
+        backend_unavailable("mariadb", figures["12a"]["note"], "install mariadb-server")
+    assert set(figures) == {"12a", "12b"}
+    assert figures["12a"]["reference"] == figures["12b"]["reference"] > 0
+    assert figures["12b"]["note"].split("; ")[-1].startswith("20,000 events, 40,000 rows")
+    assert all(f["ratio"] is not None for f in figures.values())
 
 
 def test_unknown_group_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -64,6 +64,11 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
         (["database", "--listen", "127.0.0.1:0", "--sqlite", SQLITE], HWM_LOTS, 2),
         (["database", "--listen", "127.0.0.1:0", "--metrics-port", "{busy}", "--sqlite", SQLITE],
          {}, 1),
+        # nan would spin the prune schedule, inf would kill its thread.
+        (["database", "--listen", "127.0.0.1:0", "--sqlite", SQLITE, "--prune-every", "nan"],
+         {}, 2),
+        (["database", "--listen", "127.0.0.1:0", "--sqlite", SQLITE, "--prune-every", "inf"],
+         {}, 2),
     ],
     "serve legacy": [
         (["legacy", "--listen", "127.0.0.1:0", "--store", "{afile}"], {}, 1),
@@ -91,6 +96,14 @@ CASES: dict[str, list[tuple[list[str], dict[str, str], int]]] = {
     ],
     "docs": [
         (["no-such-page"], {}, 2),
+    ],
+    "import-legacy": [
+        (["{missing}"], {}, 2),
+        (["{tmp}"], HWM_LOTS, 2),
+    ],
+    "prune": [
+        (["--dry-run"], HWM_LOTS, 2),
+        (["--sqlite", "{garbage}"], {}, 1),
     ],
 }
 

@@ -30,7 +30,8 @@ def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(SystemExit) as info:
         cli_main(["events", "instance"])
     assert info.value.code == 2
-    monkeypatch.setenv("SHAKENFIST_EVENTLOG_TRANSPORT", "database")
+    # (transport database reads through sf-database: tests/test_lifecycle_grpc.py)
+    monkeypatch.setenv("SHAKENFIST_EVENTLOG_TRANSPORT", "null")
     assert cli_main(["events", "instance", "x"]) == 2
     assert "--sqlite PATH or --mariadb" in capsys.readouterr().err
 

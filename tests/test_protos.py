@@ -68,6 +68,11 @@ def test_upstream_service_and_method_names() -> None:
     rpc = db.methods_by_name["RecordEventBatch"]
     assert (rpc.input_type.full_name, rpc.output_type.full_name) == (
         "shakenfist.protos.RecordEventBatchRequest", "shakenfist.protos.StatusReply")
+    phases = {m: (r.input_type.name, r.output_type.name) for m, r in db.methods_by_name.items()}
+    assert phases["PruneEvents"] == ("PruneEventsRequest", "PruneEventsReply")
+    assert phases["GetObjectEvents"] == ("GetObjectEventsRequest", "GetObjectEventsReply")
+    assert phases["DeleteObjectEvents"] == ("DeleteObjectEventsRequest", "StatusReply")
+    assert database_pb2.PruneEventsRequest.DESCRIPTOR.fields == []  # upstream's is empty
     ev = event_pb2.DESCRIPTOR.services_by_name["EventService"]
     assert ev.full_name == "shakenfist.protos.EventService"
     assert {m: (r.input_type.name, r.output_type.name) for m, r in ev.methods_by_name.items()} == {
@@ -84,6 +89,14 @@ UPSTREAM_FIELDS = {
         "event_uuid": 1, "event_type": 2, "timestamp": 3, "fqdn": 4, "duration": 5,
         "message": 6, "extra_json": 7, "request_id": 8, "objects": 9},
     database_pb2.RecordEventBatchRequest: {"events": 1},
+    database_pb2.PruneEventsReply: {"success": 1, "error": 2, "rows_pruned": 3},
+    database_pb2.GetObjectEventsRequest: {
+        "object_type": 1, "object_uuid": 2, "limit": 3, "event_type_filter": 4},
+    database_pb2.EventReadRowProto: {
+        "event_uuid": 1, "event_type": 2, "timestamp": 3, "fqdn": 4, "duration": 5,
+        "message": 6, "extra_json": 7, "request_id": 8},
+    database_pb2.GetObjectEventsReply: {"events": 1},
+    database_pb2.DeleteObjectEventsRequest: {"object_type": 1, "object_uuid": 2},
     event_pb2.EventRequest: {
         "object_type": 1, "object_uuid": 2, "event_type": 3, "obsolete_timestamp": 4,
         "fqdn": 5, "duration": 6, "message": 7, "extra": 8, "timestamp": 9},

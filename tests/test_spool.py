@@ -183,3 +183,28 @@ def test_dequeue_respects_a_byte_budget_but_returns_at_least_one_row(tmp_path: P
     spool.delete_ids([i for i, _ in spool.dequeue_batch(1)])
     assert [len(p) for _, p in spool.dequeue_batch(100, max_bytes=1000)] == [5000]
     spool.close()
+
+
+def test_a_file_unlinked_as_it_is_opened_is_opened_anew(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rescuer may remove a just-created empty file between our open and fstat."""
+    import os
+
+    prepare_spool_dir(tmp_path)
+    path = tmp_path / "daemon-100500.db"
+    real_fstat = os.fstat
+    unlinked: list[int] = []
+
+    def unlink_first(fd: int) -> os.stat_result:
+        if not unlinked:
+            unlinked.append(fd)
+            os.unlink(path)
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", unlink_first)
+    spool = Spool(path)
+    monkeypatch.undo()
+    assert unlinked, "the race was not staged"
+    assert spool.enqueue(b"x") is None
+    assert path.exists() and spool.count() == 1
+    spool.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -184,3 +185,58 @@ def test_disk_full_returns_false_counts_and_recovers(tiny_fs: Path) -> None:
     spool = api.current_spool()
     assert spool is not None
     assert spool.count() == 1 + results.count(True) + 1
+
+
+
+def test_a_healthy_spool_is_never_moved_aside_for_trouble_that_is_not_damage(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An I/O error, a busy file or no free descriptors at open leave the file
+    # intact: moving it aside as corrupt would strand its rows for good.
+    path = tmp_path / "sf-api-7.db"
+    spool = Spool(path)
+    for _ in range(3):
+        assert spool.enqueue(b'{"message": "kept"}') is None
+    spool.close()
+    real = Spool._open_schema
+
+    def io_error_once(self: Spool) -> sqlite3.Connection:
+        monkeypatch.setattr(Spool, "_open_schema", real)
+        exc = sqlite3.OperationalError("disk I/O error")
+        exc.sqlite_errorcode = sqlite3.SQLITE_IOERR  # type: ignore[attr-defined]
+        raise exc
+
+    monkeypatch.setattr(Spool, "_open_schema", io_error_once)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        Spool(path)
+    assert not list(tmp_path.glob("*.corrupt-*")), "a healthy file was moved aside"
+    again = Spool(path)  # the lock was released cleanly; the rows are all there
+    assert again.count() == 3
+    again.close()
+
+
+def test_a_spool_replaced_afresh_keeps_rows_another_connection_just_added(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Delivered rows that cannot be deleted (a full disk) make the spool
+    # replace its file once nothing else is in it.  A dead-letter replay from
+    # the CLI may have just put a row back: the file must then stay.
+    path = tmp_path / "sf-api-8.db"
+    spool = Spool(path)
+    for _ in range(3):
+        assert spool.enqueue(b'{"message": "delivered"}') is None
+    ids = [row_id for row_id, _ in spool.dequeue_batch(10)]
+    monkeypatch.setattr(Spool, "_delete_locked", lambda self, new: 0)  # the disk says no
+    spool._undeleted = set(ids)  # as a failed delete leaves them
+    spool._count = 0
+    spool._next_delete_retry = 0.0
+    other = sqlite3.connect(path)  # sfeventlog deadletter replay, say
+    other.execute("INSERT INTO events(payload, created_at) VALUES (?, 1.0)",
+                  (b'{"message": "replayed"}',))
+    other.commit()
+    other.close()
+    assert spool.retry_deletes() == 0
+    monkeypatch.undo()
+    conn = sqlite3.connect(path)
+    payloads = [bytes(r[0]) for r in conn.execute("SELECT payload FROM events")]
+    conn.close()
+    assert b'{"message": "replayed"}' in payloads, "the replayed row was thrown away"
+    spool.close()

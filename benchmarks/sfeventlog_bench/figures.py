@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-TargetKind = Literal["ratio>=", "value<"]
+TargetKind = Literal["ratio>=", "ratio<", "value<"]
 Status = Literal["PASS", "MISS", "info", "UNAVAILABLE"]
 
 
 @dataclass(frozen=True)
 class Target:
-    """What a figure must reach: a minimum ratio, or a maximum value."""
+    """What a figure must reach: a minimum ratio, a maximum ratio, or a maximum value."""
 
     kind: TargetKind
     threshold: float
@@ -22,11 +22,15 @@ class Target:
     def met(self, value: float, ratio: float | None) -> bool:
         if self.kind == "ratio>=":
             return ratio is not None and ratio >= self.threshold
+        if self.kind == "ratio<":
+            return ratio is not None and ratio < self.threshold
         return value < self.threshold
 
     def describe(self, unit: str = "") -> str:
         if self.kind == "ratio>=":
             return f">= {self.threshold:g}x" if self.threshold >= 2 else f">= {self.threshold:.0%}"
+        if self.kind == "ratio<":
+            return f"< {self.threshold:g}x"
         return f"< {self.threshold:g} {unit}".rstrip()
 
     def __str__(self) -> str:

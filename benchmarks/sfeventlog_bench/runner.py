@@ -40,6 +40,8 @@ GROUPS = [
     Group("recovery", "8: resume -> empty spool after a store outage"),
     Group("memory", "9: drainer peak RSS through a 1M backlog"),
     Group("growth", "10: enqueue and drain rates at 1k-1M backlogs"),
+    Group("threads", "11: enqueue from 1, 4 and 16 threads (group commit); latency at 16"),
+    Group("prune", "12: inserts during a prune of aged events; the prune rate", True),
 ]
 GROUP_NAMES = [g.name for g in GROUPS]
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sfeventlog.cli.common import add_command, print_json, print_table
-from sfeventlog.cli.store_args import add_store_arguments, open_store
+from sfeventlog.cli.events_delete import run_delete
+from sfeventlog.cli.reader_args import open_reader_for
+from sfeventlog.cli.store_args import add_store_arguments
 from sfeventlog.records import EventRecord
 from sfeventlog.store.base import READ_LIMIT_DEFAULT, READ_LIMIT_MAX
 
@@ -16,12 +18,16 @@ def register(sub: Any) -> None:
     p = add_command(
         sub, "events", help="show an object's events from the event store, newest first",
         description="Read the events of one object from the store of the configured"
-        " transport (SHAKENFIST_EVENTLOG_TRANSPORT=mariadb or sqlite), or the store"
-        " chosen with --sqlite PATH / --mariadb.",
+        " transport (SHAKENFIST_EVENTLOG_TRANSPORT=mariadb or sqlite), through"
+        " sf-database (transport database: a daemon node), or from the store"
+        " chosen with --sqlite PATH / --mariadb.  --delete drops the object's"
+        " references instead (the hard-delete clean-up; the events go in the next"
+        " prune once nothing else refers to them).",
         examples=[
             "sfeventlog events instance 6a8d2c3e-0b7c-4d1e-9a57-1f2e3d4c5b6a",
             "sfeventlog events instance 6a8d2c3e-0b7c-4d1e-9a57-1f2e3d4c5b6a --event-type audit",
             "sfeventlog events network n-1 --sqlite /tmp/events.sqlite --json --limit 10",
+            "sfeventlog events --delete instance 6a8d2c3e-0b7c-4d1e-9a57-1f2e3d4c5b6a --yes",
         ],
     )
     p.add_argument("object_type", metavar="OBJECT_TYPE", help="e.g. instance, network, node")
@@ -31,6 +37,9 @@ def register(sub: Any) -> None:
                    f" default, capped at {READ_LIMIT_MAX})")
     p.add_argument("--event-type", help="only events of this type, e.g. audit")
     p.add_argument("--json", action="store_true", help="every event as JSON, all fields")
+    p.add_argument("--delete", action="store_true",
+                   help="delete the object's event references (asks first; see --yes)")
+    p.add_argument("--yes", action="store_true", help="with --delete: do not ask")
     add_store_arguments(p)
     p.set_defaults(func=run)
 
@@ -48,13 +57,15 @@ def _row(record: EventRecord) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_store(args)
+    if args.delete:
+        return run_delete(args)
+    reader = open_reader_for(args)
     try:
-        records = store.get_object_events(
+        records = reader.get_object_events(
             args.object_type, args.object_uuid, limit=args.limit, event_type=args.event_type
         )
     finally:
-        store.close()
+        reader.close()
     if args.json:
         print_json([r.model_dump(mode="json") for r in records])
     else:

@@ -20,18 +20,28 @@ def register(sub: Any) -> None:
             "sfeventlog legacy-events --store /tmp/sf-eventlog",
             "sfeventlog legacy-events --store /tmp/sf-eventlog --json",
             "sfeventlog legacy-events --store /tmp/sf-eventlog --count",
+            "sfeventlog legacy-events --store /tmp/sf-eventlog --export-chunks /tmp/chunks",
         ],
     )
     p.add_argument("--store", type=Path, required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="every row as JSON")
     p.add_argument("--count", action="store_true",
                    help="only counts: rows, distinct events, rows per method")
+    p.add_argument("--export-chunks", type=Path, metavar="OUT",
+                   help="write the store as upstream sf-eventlog's chunk files under"
+                   " OUT/events (for `sfeventlog import-legacy OUT`)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.store.is_dir():
         raise UsageError(f"--store {args.store} is not a directory")
+    if args.export_chunks is not None:
+        from sfeventlog.server.legacy_export import export_chunks
+
+        files, written = export_chunks(args.store, args.export_chunks)
+        print(f"wrote {written} rows in {files} chunk files under {args.export_chunks / 'events'}")
+        return 0
     rows = read_rows(args.store)
     if args.count:
         summary = {

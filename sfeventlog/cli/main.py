@@ -43,6 +43,8 @@ COMMAND_MODULES = [
     "sfeventlog.cli.demo",
     "sfeventlog.cli.migrate",
     "sfeventlog.cli.events",
+    "sfeventlog.cli.prune",
+    "sfeventlog.cli.import_legacy",
     "sfeventlog.cli.bench",
     "sfeventlog.cli.config",
     "sfeventlog.cli.docs",

@@ -64,6 +64,9 @@ def register(sub: Any) -> None:
             "SHAKENFIST_MARIADB_GATEWAY_METRICS_PORT")
     db.add_argument("--sqlite", type=Path, metavar="PATH",
                     help="store in this SQLite file instead of MariaDB")
+    db.add_argument("--prune-every", type=float, default=None, metavar="SECONDS",
+                    help="run the retention prune every SECONDS (e.g. 86400); of several"
+                    " servers sharing a store only one runs it (default: off)")
     db.set_defaults(func=run_database)
     legacy = add_command(
         kinds, "legacy", help="reference sf-eventlog: EventService into its own SQLite store",
@@ -151,11 +154,18 @@ def _announce_and_wait(running: RunningServer) -> int:
 
 def run_database(args: argparse.Namespace) -> int:
     from sfeventlog.server.database import start_database_server
+    from sfeventlog.server.lifecycle import MAX_PRUNE_INTERVAL, LifecycleOptions, valid_interval
+    from sfeventlog.store.prune import RetentionPolicy
 
     settings = Settings()
     listen = database_listen(settings) if args.listen is None else args.listen
     options = _options(args, settings, listen, settings.mariadb_gateway_metrics_port)
-    return _announce_and_wait(start_database_server(options, store_factory(settings, args.sqlite)))
+    if args.prune_every is not None and not valid_interval(args.prune_every):
+        raise UsageError(f"--prune-every must be a number of seconds between 0 and"
+                         f" {MAX_PRUNE_INTERVAL:.0f}, got {args.prune_every}")
+    lifecycle = LifecycleOptions(RetentionPolicy.from_settings(settings), args.prune_every)
+    return _announce_and_wait(start_database_server(
+        options, store_factory(settings, args.sqlite), lifecycle))
 
 
 def run_legacy(args: argparse.Namespace) -> int:

@@ -11,7 +11,9 @@ is wrong.  An object type that maps to no name is answered as upstream
 does: ``success=false``, ``error="Invalid object_type in event <uuid>"``.
 Store outcomes map to ``StatusReply``:
 
-* stored (including replays ignored by ``INSERT IGNORE``): ``success=true``;
+* stored (replays included: the store ignores an ``event_uuid`` it already
+  has, without ``INSERT IGNORE``, see ``sfeventlog.store.mariadb``):
+  ``success=true``;
 * the store rejects the data (``PermanentError``): ``success=false``,
   ``failure=FAILURE_RECORDS`` and an error starting "invalid:" (clients
   dead-letter those records);
@@ -35,6 +37,7 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from sfeventlog.errors import PermanentError
 from sfeventlog.records import EventRecord
+from sfeventlog.server.lifecycle import LifecycleOptions, LifecycleService, PruneSchedule
 from sfeventlog.server.limits import MAX_EVENTS_PER_REQUEST, limit_problems
 from sfeventlog.server.metrics import (
     OPERATIONS,
@@ -159,14 +162,34 @@ class DatabaseService:
 
 
 def start_database_server(options: ServerOptions,
-                          store_factory: Callable[[], EventStore]) -> RunningServer:
-    """Migrate the store (idempotent), then serve RecordEventBatch over it."""
+                          store_factory: Callable[[], EventStore],
+                          lifecycle: LifecycleOptions | None = None) -> RunningServer:
+    """Migrate the store (idempotent), then serve RecordEventBatch and the
+    phase 3/4 methods (``sfeventlog.server.lifecycle``) over it."""
     store = store_factory()
     try:
         store.migrate()
     finally:
         store.close()
     service = DatabaseService(store_factory)
-    running = start_server(options, [SERVICE], service.register, on_stop=service.close)
+    phases = LifecycleService(store_factory, lifecycle or LifecycleOptions())
+    schedule = None
+    if phases.options.prune_every is not None:
+        schedule = PruneSchedule(phases, phases.options.prune_every)
+
+    def register(server: grpc.Server) -> None:
+        service.register(server)
+        phases.register(server, SERVICE)
+
+    def on_stop() -> None:
+        if schedule is not None:
+            schedule.stop()
+        phases.close()
+        service.close()
+
+    running = start_server(options, [SERVICE], register, on_stop=on_stop,
+                           ready=service.watch.not_ready)
     health_follows(service.watch, running.health, [SERVICE])
+    if schedule is not None:
+        schedule.start()
     return running

@@ -194,6 +194,7 @@ class EventService:
 def start_legacy_server(options: ServerOptions, directory: Path) -> RunningServer:
     """Serve EventService over a ``LegacyStore`` in ``directory``."""
     service = EventService(LegacyStore(directory))
-    running = start_server(options, [SERVICE], service.register, on_stop=service.close)
+    running = start_server(options, [SERVICE], service.register, on_stop=service.close,
+                           ready=service.watch.not_ready)
     health_follows(service.watch, running.health, [SERVICE])
     return running

@@ -22,9 +22,14 @@ from sfeventlog.wire.caller import CALLER_DAEMON, UNKNOWN, metadata_value
 RECORD_OUTCOMES = ("ok", "invalid", "store_rejected", "store_unavailable")
 #: The legacy sf-eventlog ``EventService`` methods.
 LEGACY_METHODS = ("RecordEvent", "RecordMultiEvent", "RecordMultiEventBatch")
+#: The phase 3 and 4 RPCs (and our dry-run count), and how they end.
+LIFECYCLE_METHODS = ("PruneEvents", "CountPrunableEvents", "GetObjectEvents",
+                     "DeleteObjectEvents")
+LIFECYCLE_OUTCOMES = ("ok", "invalid", "already_running", "store_unavailable")
 #: sf-database's RPCs, and the same operations as upstream's counters name them.
-RPC_NAMES = ("RecordEventBatch",)
-OPERATION_NAMES = ("record_event_batch",)
+RPC_NAMES = ("RecordEventBatch", *LIFECYCLE_METHODS)
+OPERATION_NAMES = ("record_event_batch", "prune_events", "count_prunable_events",
+                   "get_object_events", "delete_object_events")
 
 #: Upstream's per-operation counters, ``database_<op>_total``, unlabelled.
 OPERATIONS: dict[str, Counter] = {
@@ -46,6 +51,20 @@ EVENTLOG_RPC_REQUESTS = labelled_counter(
     "eventlog_rpc_requests_total",
     "RPCs served by the legacy sf-eventlog reference server, by method.",
     {"method": LEGACY_METHODS},
+)
+LIFECYCLE_RPCS = labelled_counter(
+    "database_lifecycle_rpcs_total",
+    "PruneEvents, CountPrunableEvents, GetObjectEvents and DeleteObjectEvents RPCs served"
+    " by the database server, by method and outcome (ok, invalid, already_running,"
+    " store_unavailable).",
+    {"method": LIFECYCLE_METHODS, "outcome": LIFECYCLE_OUTCOMES},
+)
+PRUNE_RUNS = labelled_counter(
+    "database_prune_runs_total",
+    "Prune attempts by trigger (rpc, schedule) and outcome (ok, failed, already_running,"
+    " not_leader).",
+    {"trigger": ("rpc", "schedule"),
+     "outcome": ("ok", "failed", "already_running", "not_leader")},
 )
 
 #: Callers name themselves, so their label values are bounded: past this

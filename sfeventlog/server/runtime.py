@@ -20,9 +20,10 @@ costs a worker thread only while its request is processed:
 
 Services register ordinary synchronous unary handlers (``bytes`` in,
 ``bytes`` out, ``context.abort`` for errors); they run in the worker pool.
-Optional TLS or mTLS, a Prometheus endpoint.  On SIGTERM/SIGINT health
-turns NOT_SERVING, in-flight calls get ``grace`` seconds, then the server
-stops.
+Optional TLS or mTLS, a metrics port serving ``/metrics``, ``/healthz`` and
+``/readyz`` (``sfeventlog.server.probes``).  On SIGTERM/SIGINT health turns
+NOT_SERVING (and ``/readyz`` 503), in-flight calls get ``grace`` seconds, then
+the server stops.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from prometheus_client import start_http_server
 
 from sfeventlog.errors import ConfigError
 from sfeventlog.server.limits import DEFAULT_MAX_MESSAGE_BYTES
+from sfeventlog.server.probes import NotReady, probe_app
 
 LOG = logging.getLogger(__name__)
 
@@ -313,7 +315,7 @@ class RunningServer:
     def __init__(self, server: grpc.aio.Server, loop: _Loop, health_service: Health,
                  pool: futures.ThreadPoolExecutor, port: int, host: str,
                  metrics_port: int | None, on_stop: Callable[[], None], grace: float,
-                 metrics_server: WSGIServer | None) -> None:
+                 metrics_server: WSGIServer | None, ready: NotReady | None = None) -> None:
         self.server = server
         self.health = health_service
         self.host = host
@@ -324,8 +326,19 @@ class RunningServer:
         self._pool = pool
         self._on_stop = on_stop
         self._metrics_server = metrics_server
+        self._ready = ready
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        # prometheus_client's server, its app wrapped so it serves the probes too.
+        metrics_app = None if metrics_server is None else metrics_server.get_app()
+        if metrics_server is not None and metrics_app is not None:
+            metrics_server.set_app(probe_app(metrics_app, self.not_ready))
+
+    def not_ready(self) -> str | None:
+        """None while the server takes writes (``/readyz`` 200), else why not."""
+        if self._stopped.is_set():
+            return "the server is stopping"
+        return None if self._ready is None else self._ready()
 
     @property
     def target(self) -> str:
@@ -343,12 +356,14 @@ class RunningServer:
             self._stopped.set()
         self.health.enter_graceful_shutdown()
         self._loop.run(self.server.stop(self.grace if grace is None else grace))
+        # The services stop (store watch, stores) while the loop still runs:
+        # a last health change must not land on a closed loop.
+        self._on_stop()
         self._loop.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
-        self._on_stop()
 
     def catch_signals(self) -> threading.Event:
         """Install SIGTERM/SIGINT handlers (main thread only); the event is set on one.
@@ -400,12 +415,14 @@ def start_server(
     services: list[str],
     register: Callable[[Any], None],
     on_stop: Callable[[], None] = lambda: None,
+    ready: NotReady | None = None,
 ) -> RunningServer:
     """Build, bind and start a server for ``services`` (full names, for health).
 
     ``register`` gets an object with ``add_generic_rpc_handlers`` and adds the
-    service handlers (synchronous unary ones).  Raises ``ConfigError`` when
-    the address cannot be bound or TLS files are unusable.
+    service handlers (synchronous unary ones).  ``ready`` says why the
+    server cannot take writes (None when it can), for ``/readyz``.  Raises
+    ``ConfigError`` when the address cannot be bound or TLS files are unusable.
     """
     host, _ = split_listen(options.listen)
     if options.metrics_port is not None and not 0 <= options.metrics_port <= MAX_PORT:
@@ -437,7 +454,7 @@ def start_server(
     for name in ["", *services]:
         health_service.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, loop, health_service, pool, port, host, metrics_port, on_stop,
-                         options.grace, metrics_server)
+                         options.grace, metrics_server, ready)
 
 
 async def _build(options: ServerOptions, credentials: grpc.ServerCredentials | None,

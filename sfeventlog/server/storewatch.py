@@ -53,6 +53,12 @@ class StoreWatch:
         """None while the store answers; else why not (names the store)."""
         return self._reason
 
+    def not_ready(self) -> str | None:
+        """None once a check found the store answering, else why not (never pings)."""
+        if not self._known:
+            return f"store {self.where} not checked yet"
+        return self._reason
+
     def start(self, on_change: Callable[[bool], None]) -> None:
         """Report to ``on_change``; check now, then every ``interval`` s on a daemon thread."""
         self._on_change = on_change

@@ -11,13 +11,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sfeventlog.errors import PermanentError, SfEventlogError
 from sfeventlog.limits import structure_problems
 from sfeventlog.records import EventRecord
+from sfeventlog.store import metrics
 
 if TYPE_CHECKING:
+    from sfeventlog.store.locks import NamedLock
+    from sfeventlog.store.prune import OnBatch, PruneReport, RetentionPolicy
     from sfeventlog.store.schema_plan import Migration
 
 LOG = logging.getLogger(__name__)
@@ -67,16 +70,13 @@ class EventStore(abc.ABC):
         (which includes those bounds) to every record, as the servers do,
         so they are not checked twice.
         """
-        # Imported here: the metrics module needs WriteResult from this one.
-        from sfeventlog.store import metrics
-
         if not limits_checked:
             for record in records:
                 problems = structure_problems(record)
                 if problems:
                     raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
         result = self._write_batch(records)
-        metrics.publish_write(result)
+        metrics.publish_write(result.inserted_by_type, result.duplicates)
         now = time.monotonic()
         if now >= self._rows_due:
             self._rows_due = now + metrics.ROWS_REFRESH_SECONDS
@@ -139,3 +139,37 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the connection; safe to call twice."""
+
+    # -- lifecycle: retention prune and hard delete (sfeventlog.store.prune) --
+
+    #: The driver's placeholder in the SQL the stores share.
+    placeholder = "?"
+
+    def prune(self, policy: RetentionPolicy, *, now: float | None = None,
+              dry_run: bool = False, on_batch: OnBatch | None = None) -> PruneReport:
+        """The three-stage retention prune (see ``sfeventlog.store.prune``)."""
+        from sfeventlog.store.prune import prune_store
+
+        return prune_store(self, policy, now=now, dry_run=dry_run, on_batch=on_batch)
+
+    def delete_object_events(self, object_type: str, object_uuid: str) -> int:
+        """Delete one object's references; returns how many rows went."""
+        from sfeventlog.store.prune import delete_object
+
+        return delete_object(self, object_type, object_uuid)
+
+    def named_lock(self, name: str) -> NamedLock:
+        """A lock shared by every user of this store (see ``sfeventlog.store.locks``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no named locks")
+
+    def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one DELETE in its own transaction; returns the rows it deleted."""
+        raise NotImplementedError(f"{type(self).__name__} cannot prune")
+
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run one plain (non-locking) SELECT; returns its rows."""
+        raise NotImplementedError(f"{type(self).__name__} cannot prune")
+
+    def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
+        """Run one ``SELECT COUNT(*)``; returns the count."""
+        raise NotImplementedError(f"{type(self).__name__} cannot count")

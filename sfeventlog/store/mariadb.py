@@ -29,6 +29,7 @@ The password (a ``SecretStr``) is unwrapped only in the ``connect`` call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -50,6 +51,7 @@ from sfeventlog.store.base import (
     WriteResult,
 )
 from sfeventlog.store.compat import IncompatibleServerError, server_problems
+from sfeventlog.store.locks import MariaDBNamedLock, NamedLock
 from sfeventlog.store.mariadb_errors import ErrorKind, classify, error_number
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
@@ -82,6 +84,8 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     Conn = pymysql.connections.Connection[pymysql.cursors.Cursor]
 
+#: "Cannot execute statement: ... BINLOG_FORMAT = STATEMENT ..." (READ COMMITTED writes).
+ER_BINLOG_STMT_MODE_AND_ROW_ENGINE = 1665
 SESSION_SQL_MODE = "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 
 INSERT_EVENTS = (
@@ -465,6 +469,64 @@ class MariaDBEventStore(EventStore):
             return int(row[0] or 0) if row else 0
 
         return self._run(body)
+
+    # -- lifecycle (see sfeventlog.store.prune) ---------------------------
+
+    placeholder = "%s"
+
+    #: READ COMMITTED for prune statements, unless the server's binlog forbids it.
+    _prune_read_committed = True
+
+    def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        """One prune statement at READ COMMITTED: its subquery then locks only the
+        aged rows it deletes, with no gap locks, so concurrent inserts of new
+        events neither wait on it nor deadlock with it."""
+        def body(conn: Conn) -> int:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                if self._prune_read_committed:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                try:
+                    deleted = int(cur.execute(sql, list(args)) or 0)
+                except pymysql.MySQLError as exc:
+                    if error_number(exc) != ER_BINLOG_STMT_MODE_AND_ROW_ENGINE:
+                        raise
+                    # binlog_format=STATEMENT: READ COMMITTED writes are refused.
+                    conn.rollback()
+                    self._prune_read_committed = False
+                    deleted = int(cur.execute(sql, list(args)) or 0)
+            conn.commit()
+            return deleted
+
+        return self._run(body)
+
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def body(conn: Conn) -> list[tuple[Any, ...]]:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute(sql, list(args))
+                rows = [tuple(r) for r in cur.fetchall()]
+            conn.commit()  # end the read snapshot
+            return rows
+
+        return self._run(body)
+
+    def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: Conn) -> int:
+            self._check_schema(conn)
+            with conn.cursor() as cur:
+                cur.execute(sql, list(args))
+                row = cur.fetchone()
+            conn.commit()
+            return int(row[0] or 0) if row else 0
+
+        return self._run(body)
+
+    def named_lock(self, name: str) -> NamedLock:
+        # Scoped to the database (servers of other databases share the
+        # MariaDB); hashed, so a long name can never truncate two locks to one.
+        scope = hashlib.sha1(self.settings.mariadb_database.encode()).hexdigest()[:16]
+        return MariaDBNamedLock(f"sfeventlog.{scope}.{name}", self._connect)
 
     def close(self) -> None:
         with self._lock:

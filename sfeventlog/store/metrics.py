@@ -6,10 +6,11 @@ write through an ``EventStore``; the stores update these after each commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import Counter, Gauge
 
 from sfeventlog.metrics import labelled_counter
-from sfeventlog.store.base import WriteResult
 
 #: The event types Shaken Fist emits; others are counted too, from first use.
 EVENT_TYPES = ("audit", "mutate", "status", "usage", "resources", "prune", "health", "historic")
@@ -39,10 +40,24 @@ STORE_UNEXPECTED_ERRORS = labelled_counter(
 ROWS_REFRESH_SECONDS = 30.0
 
 
-def publish_write(result: WriteResult) -> None:
+def publish_write(inserted_by_type: Mapping[str, int], duplicates: int) -> None:
     """Count one committed batch: one label lookup per event type, not per event."""
-    for event_type, count in result.inserted_by_type.items():
+    for event_type, count in inserted_by_type.items():
         if count:
             EVENTS_INSERTED.labels(event_type).inc(count)
-    if result.duplicates:
-        EVENTS_DUPLICATES.inc(result.duplicates)
+    if duplicates:
+        EVENTS_DUPLICATES.inc(duplicates)
+
+#: The metric label of the prune's stage B (the ``api-requests`` object type).
+API_REQUEST_LABEL = "api-request"
+
+EVENTS_PRUNED = labelled_counter(
+    "database_events_pruned_total",
+    "event_objects rows pruned, by event type; 'api-request' counts the api-requests"
+    " object-type override (stage B).",
+    {"event_type": (*EVENT_TYPES, API_REQUEST_LABEL)},
+)
+ORPHAN_EVENTS_PRUNED = Counter(
+    "database_orphan_events_pruned_total",
+    "events rows pruned because no event_objects row referred to them any more (stage C).",
+)

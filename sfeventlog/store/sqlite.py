@@ -24,10 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sfeventlog.errors import PermanentError, RetryableError
 from sfeventlog.records import EventRecord
+from sfeventlog.sqlite_tx import immediate
 from sfeventlog.store import metrics
 from sfeventlog.store.base import (
     READ_LIMIT_DEFAULT,
@@ -35,6 +36,7 @@ from sfeventlog.store.base import (
     SchemaError,
     WriteResult,
 )
+from sfeventlog.store.locks import FileNamedLock, NamedLock
 from sfeventlog.store.rows import (
     EVENT_COLUMNS,
     OBJECT_COLUMNS,
@@ -128,12 +130,7 @@ class SqliteEventStore(EventStore):
             try:
                 conn = self._connection(create)
                 return body(conn)
-            except sqlite3.Error as exc:
-                if self._conn is not None and self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
+            except sqlite3.Error as exc:  # any transaction was rolled back by ``immediate``
                 raise _classify(exc) from exc
             except OSError as exc:  # the directory cannot be made or opened
                 raise RetryableError(f"sqlite events store {self.path}: {exc}") from exc
@@ -160,8 +157,7 @@ class SqliteEventStore(EventStore):
         return Found(columns, keys, versions)
 
     def _migrate(self, conn: sqlite3.Connection) -> Migration:
-        conn.execute("BEGIN IMMEDIATE")  # one migrator at a time across processes
-        try:
+        with immediate(conn):  # one migrator at a time across processes
             before = plan(self._introspect(conn), f"sqlite events store {self.path}")
             if before.blocker:
                 raise SchemaError(before.blocker)
@@ -178,10 +174,6 @@ class SqliteEventStore(EventStore):
                     " WHERE version < excluded.version",
                     [(table, version, now) for table, version in before.versions],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         self._layout = Layout(ordinal=True)
         self._schema_ok = True
         return migration(before, applied=True)
@@ -225,13 +217,12 @@ class SqliteEventStore(EventStore):
             if not unique:
                 return WriteResult(0, in_batch_duplicates, {})
             inserted_by_type: dict[str, int] = {}
-            conn.execute("BEGIN IMMEDIATE")
-            for event_type, rows in event_rows.items():
-                inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
-            layout = self._layout
-            conn.executemany(_INSERT_OBJECT[layout.ordinal],
-                             objects if layout.ordinal else [o[:3] for o in objects])
-            conn.execute("COMMIT")
+            with immediate(conn):
+                for event_type, rows in event_rows.items():
+                    inserted_by_type[event_type] = conn.executemany(_INSERT_EVENT, rows).rowcount
+                layout = self._layout
+                conn.executemany(_INSERT_OBJECT[layout.ordinal],
+                                 objects if layout.ordinal else [o[:3] for o in objects])
             inserted = sum(inserted_by_type.values())
             return WriteResult(inserted, len(records) - inserted, inserted_by_type)
 
@@ -298,6 +289,36 @@ class SqliteEventStore(EventStore):
             return int(row[0] or 0)
 
         return self._guarded(False, body)
+
+    # -- lifecycle (see sfeventlog.store.prune) ---------------------------
+
+    def _execute_delete(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            self._check_schema(conn, create=False)
+            conn.execute("BEGIN IMMEDIATE")
+            deleted = conn.execute(sql, list(args)).rowcount
+            conn.execute("COMMIT")
+            return int(deleted)
+
+        return self._guarded(False, body)
+
+    def _execute_select(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def body(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            self._check_schema(conn, create=False)
+            return [tuple(r) for r in conn.execute(sql, list(args)).fetchall()]
+
+        return self._guarded(False, body)
+
+    def _execute_count(self, sql: str, args: Sequence[Any]) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            self._check_schema(conn, create=False)
+            row = conn.execute(sql, list(args)).fetchone()
+            return int(row[0] or 0)
+
+        return self._guarded(False, body)
+
+    def named_lock(self, name: str) -> NamedLock:
+        return FileNamedLock(name, self.path.with_name(f"{self.path.name}.{name}.lock"))
 
     def close(self) -> None:
         with self._lock:

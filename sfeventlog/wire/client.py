@@ -12,13 +12,6 @@ from sfeventlog.config import Settings
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError, TransportError
 from sfeventlog.wire.caller import CALLER_DAEMON, CALLER_NODE, caller_daemon
 
-#: Codes meaning "the same call may work later".
-RETRYABLE_CODES = frozenset({
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED,
-})
 #: Codes meaning "the server will never accept these records".
 PERMANENT_CODES = frozenset({grpc.StatusCode.INVALID_ARGUMENT})
 
@@ -139,8 +132,9 @@ def classify_rpc_error(exc: grpc.RpcError, what: str,
                        settings: Settings | None = None) -> TransportError:
     """Map a failed call to the transport error taxonomy.
 
-    Codes outside both sets are unexpected; they are retryable so rows are
-    kept rather than dead-lettered on a misconfiguration.  With the client's
+    Every code but ``PERMANENT_CODES`` (and a batch over a message-size
+    limit) is retryable, unexpected ones included, so rows are kept rather
+    than dead-lettered on a misconfiguration.  With the client's
     ``settings``, an UNAVAILABLE that looks like a TLS refusal names its
     likely cause.
     """

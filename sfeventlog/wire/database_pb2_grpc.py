@@ -42,6 +42,26 @@ class DatabaseServiceStub:
                 request_serializer=database__pb2.RecordEventBatchRequest.SerializeToString,
                 response_deserializer=database__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.PruneEvents = channel.unary_unary(
+                '/shakenfist.protos.DatabaseService/PruneEvents',
+                request_serializer=database__pb2.PruneEventsRequest.SerializeToString,
+                response_deserializer=database__pb2.PruneEventsReply.FromString,
+                _registered_method=True)
+        self.GetObjectEvents = channel.unary_unary(
+                '/shakenfist.protos.DatabaseService/GetObjectEvents',
+                request_serializer=database__pb2.GetObjectEventsRequest.SerializeToString,
+                response_deserializer=database__pb2.GetObjectEventsReply.FromString,
+                _registered_method=True)
+        self.DeleteObjectEvents = channel.unary_unary(
+                '/shakenfist.protos.DatabaseService/DeleteObjectEvents',
+                request_serializer=database__pb2.DeleteObjectEventsRequest.SerializeToString,
+                response_deserializer=database__pb2.StatusReply.FromString,
+                _registered_method=True)
+        self.CountPrunableEvents = channel.unary_unary(
+                '/shakenfist.protos.DatabaseService/CountPrunableEvents',
+                request_serializer=database__pb2.PruneEventsRequest.SerializeToString,
+                response_deserializer=database__pb2.PruneEventsReply.FromString,
+                _registered_method=True)
 
 
 class DatabaseServiceServicer:
@@ -53,6 +73,31 @@ class DatabaseServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetObjectEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteObjectEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountPrunableEvents(self, request, context):
+        """sfeventlog extension: see the header comment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DatabaseServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +105,26 @@ def add_DatabaseServiceServicer_to_server(servicer, server):
                     servicer.RecordEventBatch,
                     request_deserializer=database__pb2.RecordEventBatchRequest.FromString,
                     response_serializer=database__pb2.StatusReply.SerializeToString,
+            ),
+            'PruneEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneEvents,
+                    request_deserializer=database__pb2.PruneEventsRequest.FromString,
+                    response_serializer=database__pb2.PruneEventsReply.SerializeToString,
+            ),
+            'GetObjectEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetObjectEvents,
+                    request_deserializer=database__pb2.GetObjectEventsRequest.FromString,
+                    response_serializer=database__pb2.GetObjectEventsReply.SerializeToString,
+            ),
+            'DeleteObjectEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteObjectEvents,
+                    request_deserializer=database__pb2.DeleteObjectEventsRequest.FromString,
+                    response_serializer=database__pb2.StatusReply.SerializeToString,
+            ),
+            'CountPrunableEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountPrunableEvents,
+                    request_deserializer=database__pb2.PruneEventsRequest.FromString,
+                    response_serializer=database__pb2.PruneEventsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +154,114 @@ class DatabaseService:
             '/shakenfist.protos.DatabaseService/RecordEventBatch',
             database__pb2.RecordEventBatchRequest.SerializeToString,
             database__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shakenfist.protos.DatabaseService/PruneEvents',
+            database__pb2.PruneEventsRequest.SerializeToString,
+            database__pb2.PruneEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetObjectEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shakenfist.protos.DatabaseService/GetObjectEvents',
+            database__pb2.GetObjectEventsRequest.SerializeToString,
+            database__pb2.GetObjectEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteObjectEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shakenfist.protos.DatabaseService/DeleteObjectEvents',
+            database__pb2.DeleteObjectEventsRequest.SerializeToString,
+            database__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountPrunableEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shakenfist.protos.DatabaseService/CountPrunableEvents',
+            database__pb2.PruneEventsRequest.SerializeToString,
+            database__pb2.PruneEventsReply.FromString,
             options,
             channel_credentials,
             insecure,
