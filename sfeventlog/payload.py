@@ -15,9 +15,12 @@ import math
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Required
 
-from pydantic import ValidationError
+from pydantic import Json, TypeAdapter
+
+# typing.TypedDict is not readable by pydantic before Python 3.12.
+from typing_extensions import TypedDict
 
 from sfeventlog.ids import uuid7
 from sfeventlog.limits import LIMITS, objects_problem
@@ -357,28 +360,34 @@ class UnparseableRow(ValueError):
     """A spool row that cannot become an EventRecord."""
 
 
-def _objects_from_payload(raw: Any) -> list[tuple[str, str]]:
-    objects: list[tuple[str, str]] = []
-    for entry in raw:
-        if isinstance(entry, Mapping):
-            objects.append((entry["object_type"], entry["object_uuid"]))
-        else:
-            object_type, object_uuid = entry
-            objects.append((object_type, object_uuid))
-    return objects
+class _ObjectEntry(TypedDict):
+    """An object as old upstream rows wrote it (other keys are ignored)."""
+
+    object_type: str
+    object_uuid: str
 
 
-def _as_text(raw: bytes | str) -> bytes | str:
-    """``raw`` decoded as json.loads would, without its encoding sniffing.
+class _SpoolRow(TypedDict, total=False):
+    """Every generation of spool payload, as JSON; keys not named are ignored.
 
-    json.detect_encoding calls bytes starting with a non-NUL byte other than
-    a BOM's, followed by another non-NUL byte, UTF-8; every spool row starts
-    with "{", so the common case is decoded here directly (the drain path
-    parses each row once).  Anything else is left to json.loads.
+    Only the shape is checked here; the content rules are ``EventRecord``'s,
+    applied once when the record is built.  ``extra`` is a JSON string (phase
+    2) or an object (older rows); ``objects`` are pairs or dicts.
     """
-    if type(raw) is bytes and raw[:1] == b"{" and raw[1:2] not in (b"\x00", b""):
-        return raw.decode("utf-8", "surrogatepass")
-    return raw
+
+    event_uuid: Any
+    event_type: Required[Any]
+    timestamp: Required[Any]
+    fqdn: Required[Any]
+    message: Required[Any]
+    duration: Any
+    extra: Json[dict[str, Any] | None] | dict[str, Any] | None
+    request_id: Any
+    objects: Required[list[tuple[Any, Any] | _ObjectEntry]]
+
+
+# pydantic-core parses and shape-checks a row in one compiled pass.
+_ROW = TypeAdapter(_SpoolRow)
 
 
 def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
@@ -390,29 +399,25 @@ def parse_row(raw: bytes | str) -> tuple[EventRecord, bool]:
     when the row cannot be read.
     """
     try:
-        payload = json.loads(_as_text(raw))
-        if not isinstance(payload, dict):
-            raise TypeError("payload is not a JSON object")
-        extra_raw = payload.get("extra")
-        extra = json.loads(extra_raw) if isinstance(extra_raw, str) and extra_raw else extra_raw
-        if extra is not None and not isinstance(extra, dict):
-            raise TypeError("extra is not a JSON object")
-        request_id = payload.get("request_id")
+        row = _ROW.validate_json(raw)
+        extra = row.get("extra")
+        request_id = row.get("request_id")
         if not request_id and extra and LEGACY_REQUEST_ID_KEY in extra:
             extra = dict(extra)
             request_id = extra.pop(LEGACY_REQUEST_ID_KEY)
-        event_uuid = payload.get("event_uuid")
+        event_uuid = row.get("event_uuid")
         record = EventRecord(
             event_uuid=event_uuid or uuid7(),
-            event_type=payload["event_type"],
-            timestamp=payload["timestamp"],
-            fqdn=payload["fqdn"],
-            duration=payload.get("duration"),
-            message=payload["message"],
+            event_type=row["event_type"],
+            timestamp=row["timestamp"],
+            fqdn=row["fqdn"],
+            duration=row.get("duration"),
+            message=row["message"],
             extra=extra,
             request_id=request_id or None,
-            objects=_objects_from_payload(payload["objects"]),
+            objects=[(o["object_type"], o["object_uuid"]) if isinstance(o, dict) else o
+                     for o in row["objects"]],
         )
         return record, not event_uuid
-    except (ValueError, TypeError, KeyError, ValidationError, RecursionError) as exc:
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         raise UnparseableRow(f"{type(exc).__name__}: {exc}") from exc

@@ -127,7 +127,8 @@ class DatabaseService:
             _OUTCOMES["ok"].inc()
             return database_pb2.StatusReply(success=True)
         try:
-            self._stores.get().write_batch(records)
+            # parse_request applied record_problems: the store need not again.
+            self._stores.get().write_batch(records, limits_checked=True)
         except PermanentError as exc:
             _OUTCOMES["store_rejected"].inc()
             return database_pb2.StatusReply(success=False, error=f"invalid: {exc}",

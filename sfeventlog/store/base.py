@@ -56,7 +56,8 @@ class EventStore(abc.ABC):
     #: When the (cheap, not free) row estimate for ``database_events_rows`` is next due.
     _rows_due = 0.0
 
-    def write_batch(self, records: Sequence[EventRecord]) -> WriteResult:
+    def write_batch(self, records: Sequence[EventRecord], *,
+                    limits_checked: bool = False) -> WriteResult:
         """Insert ``records`` in one transaction, ignoring ``event_uuid``s already stored.
 
         Returns only after the commit, then counts the result in the store
@@ -64,12 +65,16 @@ class EventStore(abc.ABC):
         store errors) or ``SchemaError``.  A record nested deeper or about more
         objects than ``sfeventlog.limits`` allows is a ``PermanentError``
         before any SQL, the same rule on every store (column lengths are the
-        columns' own, sized from the same table).
+        columns' own, sized from the same table).  ``limits_checked`` says
+        the caller has already applied ``sfeventlog.limits.record_problems``
+        (which includes those bounds) to every record, as the servers do,
+        so they are not checked twice.
         """
-        for record in records:
-            problems = structure_problems(record)
-            if problems:
-                raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
+        if not limits_checked:
+            for record in records:
+                problems = structure_problems(record)
+                if problems:
+                    raise PermanentError(f"event {record.event_uuid}: {'; '.join(problems)}")
         result = self._write_batch(records)
         metrics.publish_write(result.inserted_by_type, result.duplicates)
         now = time.monotonic()
