@@ -261,10 +261,10 @@ def test_health_answers_while_every_worker_is_busy(tmp_path: Path) -> None:
         def __getattr__(self, name: str) -> object:
             return getattr(self.inner, name)
 
-        def write_batch(self, records: object) -> object:
+        def write_batch(self, records: object, **kwargs: bool) -> object:
             entered.release()
             release.wait(30)
-            return self.inner.write_batch(records)  # type: ignore[arg-type]
+            return self.inner.write_batch(records, **kwargs)  # type: ignore[arg-type]
 
     from sfeventlog.server.database import start_database_server
 
