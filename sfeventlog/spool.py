@@ -90,6 +90,8 @@ def prepare_spool_dir(spool_dir: Path) -> None:
         if not spool_dir.exists():
             spool_dir.mkdir(mode=0o700, parents=True)
             os.chmod(spool_dir, 0o700)
+    except FileExistsError:
+        pass  # another process made it between our look and our mkdir
     except OSError as exc:
         raise ConfigError(f"cannot create spool directory {spool_dir}: {exc.strerror}; {hint}") from exc
     if not spool_dir.is_dir():

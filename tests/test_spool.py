@@ -208,3 +208,15 @@ def test_a_file_unlinked_as_it_is_opened_is_opened_anew(
     assert spool.enqueue(b"x") is None
     assert path.exists() and spool.count() == 1
     spool.close()
+
+
+def test_two_processes_creating_the_spool_dir_at_once_both_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Daemons of a node start together: the one that loses the mkdir race
+    must not fail start() with 'cannot create spool directory: File exists'."""
+    spool_dir = tmp_path / "spool"
+    prepare_spool_dir(spool_dir)  # the other process won
+    monkeypatch.setattr(Path, "exists", lambda self: False)  # we looked just before it
+    prepare_spool_dir(spool_dir)
+    monkeypatch.undo()
+    assert spool_dir.is_dir() and (spool_dir.stat().st_mode & 0o777) == 0o700
