@@ -134,9 +134,10 @@ def test_h1_stalled_by_idle_streams_h2_delivers_everything(h1_kind: str, tmp_pat
     h2 = ServerProcess("database", ["--sqlite", str(tmp_path / "h2.sqlite")],
                        log_path=tmp_path / "h2.log").start()
     stalled = StalledServicer() if h1_kind == "upstream-shaped" else None
-    h1 = stalled.target if stalled else ServerProcess(
+    ours = None if stalled else ServerProcess(
         "database", ["--sqlite", str(tmp_path / "h1.sqlite"), "--workers", "2"],
-        log_path=tmp_path / "h1.log").start().target
+        log_path=tmp_path / "h1.log").start()
+    h1 = stalled.target if stalled else ours.target  # type: ignore[union-attr]
     idle = IdleStreams(h1, 16)
     api.reset_for_tests()
     settings = Settings(eventlog_transport="database", eventlog_spool_dir=tmp_path / "spool",
@@ -159,6 +160,8 @@ def test_h1_stalled_by_idle_streams_h2_delivers_everything(h1_kind: str, tmp_pat
         sfeventlog.stop(drain_timeout=2)
         idle.close()
         h2.terminate()
+        if ours is not None:
+            ours.terminate()  # it was left running after every suite run
         if stalled:
             stalled.server.stop(0)
 
