@@ -6,29 +6,14 @@ Uses a MariaDB of its own so the suite's shared server is never disturbed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sfeventlog.config import Settings
-from sfeventlog.store.mariadb import MariaDBEventStore
 from tests.backends.database import start_database_server
 from tests.faults import Emitter, settings_env, stored_messages
-from tests.servers.mariadb import MariaDBServer, start_or_unavailable
-
-
-@pytest.fixture
-def own_mariadb(tmp_path: Path) -> Iterator[tuple[MariaDBServer, str]]:
-    server = start_or_unavailable(tmp_path / "own-mariadb")
-    name = server.create_database()
-    store = MariaDBEventStore(server.settings(name))
-    store.migrate()
-    store.close()
-    try:
-        yield server, name
-    finally:
-        server.kill()
+from tests.servers.mariadb import MariaDBServer
 
 
 @pytest.mark.slow

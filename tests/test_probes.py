@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sfeventlog.server.legacy_store import LegacyStore
-from sfeventlog.store.mariadb import MariaDBEventStore
 from tests.backends.database import start_database_server
-from tests.servers.mariadb import MariaDBServer, start_or_unavailable
+from tests.servers.mariadb import MariaDBServer
 from tests.servers.reference import ServerProcess, wait_until
 
 
@@ -38,19 +36,6 @@ def get(server: ServerProcess, path: str) -> tuple[int, str]:
 def status(server: ServerProcess, path: str) -> int:
     return get(server, path)[0]
 
-
-@pytest.fixture
-def own_mariadb(tmp_path: Path) -> Iterator[tuple[MariaDBServer, str]]:
-    """A MariaDB of this test's own, to kill: the shared one is never disturbed."""
-    server = start_or_unavailable(tmp_path / "own-mariadb")
-    name = server.create_database()
-    store = MariaDBEventStore(server.settings(name))
-    store.migrate()
-    store.close()
-    try:
-        yield server, name
-    finally:
-        server.kill()
 
 
 @pytest.mark.slow

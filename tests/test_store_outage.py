@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,10 @@ from sfeventlog.errors import RetryableError
 from sfeventlog.inspect import read_spool_file, spool_files
 from sfeventlog.loader import load_transport
 from sfeventlog.server.legacy_store import LegacyStore, read_rows
-from sfeventlog.store.mariadb import MariaDBEventStore
 from sfeventlog.testing import make_record
 from tests.backends.database import start_database_server
 from tests.faults import Emitter, settings_env, stored_messages
-from tests.servers.mariadb import TEST_USER, MariaDBServer, free_port, start_or_unavailable
+from tests.servers.mariadb import TEST_USER, MariaDBServer, free_port
 from tests.servers.reference import SFEVENTLOG, ServerProcess, sample, wait_until
 
 #: What a corrupt store says (the text of the issue's outage), raised by
@@ -74,19 +72,6 @@ def test_store_failing_with_malformed_invalid_text_dead_letters_nothing(
     assert all(stored[m] == 1 for m in emitter.accepted)
     assert sum(stored.values()) == 150
 
-
-@pytest.fixture
-def own_mariadb(tmp_path: Path) -> Iterator[tuple[MariaDBServer, str]]:
-    """A MariaDB of this test's own, to kill: the shared one is never disturbed."""
-    server = start_or_unavailable(tmp_path / "own-mariadb")
-    name = server.create_database()
-    store = MariaDBEventStore(server.settings(name))
-    store.migrate()
-    store.close()
-    try:
-        yield server, name
-    finally:
-        server.kill()
 
 
 def batches(emitter_metrics: int) -> float:

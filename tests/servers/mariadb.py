@@ -71,3 +71,20 @@ def mariadb_database(mariadb_server: MariaDBServer) -> str:
     finally:
         store.close()
     return name
+
+
+@pytest.fixture
+def own_mariadb(tmp_path: Path) -> Iterator[tuple[MariaDBServer, str]]:
+    """A MariaDB of the test's own with one migrated database, for tests that
+    kill it: the shared one is never disturbed."""
+    from sfeventlog.store.mariadb import MariaDBEventStore
+
+    server = start_or_unavailable(tmp_path / "own-mariadb")
+    name = server.create_database()
+    store = MariaDBEventStore(server.settings(name))
+    store.migrate()
+    store.close()
+    try:
+        yield server, name
+    finally:
+        server.kill()
