@@ -6,8 +6,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
+from functools import partial
 
 import tenacity
 
@@ -16,8 +19,9 @@ from sfeventlog.backoff import wait_equal_jitter
 from sfeventlog.errors import ConfigError, PermanentError, RetryableError
 from sfeventlog.payload import UnparseableRow, encode, parse_row, payload_from_record
 from sfeventlog.records import EventRecord
+from sfeventlog.senders import Senders
 from sfeventlog.spool import Spool
-from sfeventlog.transport import Transport
+from sfeventlog.transport import Transport, in_flight_depth
 
 LOG = logging.getLogger(__name__)
 
@@ -32,6 +36,8 @@ SHUTDOWN_DRAIN_TIMEOUT = 20.0
 #: How often an idle drainer retries an orphan rescue that could not finish.
 RESCUE_RETRY_SECONDS = 10.0
 THREAD_NAME = "eventlog-drainer"
+#: Names of the threads that run transport calls for a transport with ``max_in_flight``.
+SENDER_THREAD_NAME = "eventlog-sender"
 _MAX_REMEMBERED_ERRORS = 256
 
 #: Test seam: called after the store accepted a batch and before the spool
@@ -48,6 +54,14 @@ class _Item:
     record: EventRecord
 
 
+@dataclass(frozen=True)
+class _Flight:
+    """A batch handed to a sender thread, not yet settled."""
+
+    items: list[_Item]
+    future: Future[None]
+
+
 class Drainer:
     """Moves spool rows to a transport on a background thread.
 
@@ -55,6 +69,13 @@ class Drainer:
     store owns them) or, for records the store rejects and rows that cannot
     be parsed, by moving to the spool's dead-letter table.  Any failure
     keeps the rows and backs off; the thread survives every exception.
+
+    A transport whose ``max_in_flight`` is n >= 1 gets its calls from n
+    sender threads, up to n batches at once, while this thread reads and
+    parses the next batch.  Batches are settled (deleted, or bisected and
+    dead-lettered) strictly in spool order: a batch that fails stops the
+    settling, and every batch behind it keeps its rows to be sent again
+    (the store ignores the copies it already has).
     """
 
     def __init__(
@@ -84,6 +105,11 @@ class Drainer:
         # (``quiesce``) so no child inherits a lock this thread held inside
         # SQLite, an import or a metric, which would hang the child.
         self._active = threading.RLock()
+        # Set by ``quiesce``: a pipelined drain stops reading, settles what
+        # is in flight and lets go of ``_active``.
+        self._hold = threading.Event()
+        self._depth = in_flight_depth(transport)
+        self._senders = Senders(self._depth, SENDER_THREAD_NAME) if self._depth else None
         self._stopping = False
         self._deadline = float("inf")
         self._thread: threading.Thread | None = None
@@ -127,14 +153,23 @@ class Drainer:
         # A transport call in flight may run past the deadline by its own
         # timeout; give it a little room, then leave the daemon thread.
         self._thread.join(max(0.0, drain_timeout) + 5.0)
-        return not self._thread.is_alive()
+        finished = not self._thread.is_alive()
+        if finished and self._senders is not None:
+            self._senders.shutdown()
+        return finished
 
     def quiesce(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` for the thread to be between steps, and hold it there."""
-        return self._active.acquire(timeout=timeout)
+        """Wait up to ``timeout`` for the thread to be between steps, with no
+        transport call in flight, and hold it there."""
+        self._hold.set()
+        if self._active.acquire(timeout=timeout):
+            return True
+        self._hold.clear()
+        return False
 
     def resume(self) -> None:
         """Release what a successful ``quiesce`` took."""
+        self._hold.clear()
         self._active.release()
 
     @property
@@ -153,7 +188,7 @@ class Drainer:
             # rows added just before stop() must not be left behind.
             stopping = self._stopping
             try:
-                sent = self._retrying(self.drain_once)
+                sent = self._retrying(self.drain_available if self._depth else self.drain_once)
             except Exception as exc:  # noqa: BLE001 - the thread must not die
                 if self._stopping:
                     break
@@ -193,15 +228,98 @@ class Drainer:
     def drain_once(self) -> int:
         """Deliver (or dead-letter) the oldest batch. Returns rows handled.
 
-        Raises ``RetryableError`` (or anything unexpected) with the rows kept.
+        One batch, one call, on this thread, whatever the transport's
+        ``max_in_flight``.  Raises ``RetryableError`` (or anything
+        unexpected) with the rows kept.
         """
         with self._active:
             return self._drain_once()
+
+    def drain_available(self) -> int:
+        """Deliver (or dead-letter) batches until the spool is empty. Returns rows handled.
+
+        With a transport whose ``max_in_flight`` is n >= 1, up to n batches
+        are in flight on the sender threads while the next one is read and
+        parsed, and each is deleted only once the store owns it and every
+        batch before it is settled.  With 0, ``drain_once`` until it finds
+        nothing.  Returns early, with nothing in flight, once ``quiesce`` or
+        the stop deadline asks.  Raises ``RetryableError`` (or anything
+        unexpected) once nothing is in flight, every unsettled row kept.
+        """
+        if self._senders is None:
+            handled = 0
+            while not self._hold.is_set() and not self._past_deadline():
+                sent = self.drain_once()
+                if not sent:
+                    break
+                handled += sent
+            return handled
+        with self._active:
+            return self._drain_pipelined(self._senders)
+
+    def _drain_pipelined(self, senders: Senders) -> int:
+        flights: deque[_Flight] = deque()
+        ready: list[_Item] | None = None  # read and parsed, not yet sent
+        handled, after, exhausted = 0, 0, False
+        try:
+            while True:
+                if not exhausted and (self._hold.is_set() or self._past_deadline()):
+                    exhausted, ready = True, None  # its rows stay for later
+                if ready is None and not exhausted:
+                    rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES,
+                                                    after=after)
+                    if not rows:
+                        exhausted = True
+                    else:
+                        handled += len(rows)
+                        after = rows[-1][0]
+                        ready = self._parse(rows)
+                if ready is not None and len(flights) < self._depth:
+                    if ready:
+                        call = partial(self._call, [item.record for item in ready])
+                        flights.append(_Flight(ready, senders.submit(call)))
+                    ready = None
+                    continue
+                if not flights:
+                    break
+                self._settle(flights.popleft(), flights)
+        except BaseException:
+            # Nothing may be in flight when the error goes up (a retry would
+            # resend it, a fork would copy it): wait, keep their rows.
+            wait([flight.future for flight in flights])
+            raise
+        metrics.DRAIN_BACKOFF.set(0)
+        self._probe_cut_short, self._probe_trusted = False, True
+        return handled
+
+    def _settle(self, flight: _Flight, later: Iterable[_Flight]) -> None:
+        """The oldest batch in flight: delete it once delivered, or bisect it if rejected."""
+        try:
+            flight.future.result()
+        except PermanentError as exc:
+            # Bisect with nothing else in flight: its sends are the transport's
+            # only calls, as ``max_in_flight`` allows.
+            wait([other.future for other in later])
+            self._isolate(flight.items, exc, attempts=1, first_seen=time.time())
+            return
+        self._delivered(flight.items)
 
     def _drain_once(self) -> int:
         rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES)
         if not rows:
             return 0
+        items = self._parse(rows)
+        if items:
+            try:
+                self._send(items)
+            except PermanentError as exc:
+                self._isolate(items, exc, attempts=1, first_seen=time.time())
+        metrics.DRAIN_BACKOFF.set(0)
+        self._probe_cut_short, self._probe_trusted = False, True
+        return len(rows)
+
+    def _parse(self, rows: Sequence[tuple[int, bytes]]) -> list[_Item]:
+        """The rows as records; unparseable ones go to the dead letters."""
         items: list[_Item] = []
         for row_id, raw in rows:
             try:
@@ -218,17 +336,14 @@ class Drainer:
                 raw = encode(payload_from_record(record))
                 self.spool.rewrite(row_id, raw)
             items.append(_Item(row_id, raw, record))
-        if items:
-            try:
-                self._send(items)
-            except PermanentError as exc:
-                self._isolate(items, exc, attempts=1, first_seen=time.time())
-        metrics.DRAIN_BACKOFF.set(0)
-        self._probe_cut_short, self._probe_trusted = False, True
-        return len(rows)
+        return items
 
     def _send(self, items: Sequence[_Item]) -> None:
-        records = [item.record for item in items]
+        self._call([item.record for item in items])
+        self._delivered(items)
+
+    def _call(self, records: list[EventRecord]) -> None:
+        """The transport call, timed and counted (on a sender thread when pipelined)."""
         started = time.perf_counter()
         try:
             self.transport.record_event_batch(records)
@@ -244,6 +359,9 @@ class Drainer:
         finally:
             metrics.DRAIN_SEND_SECONDS.observe(time.perf_counter() - started)
         self._batch_counters["ok"].inc()
+
+    def _delivered(self, items: Sequence[_Item]) -> None:
+        """The store owns ``items``: take them out of the spool."""
         ids = [item.row_id for item in items]
         if self.after_commit is not None:
             self.after_commit(ids)

@@ -11,12 +11,13 @@ from stevedore import driver
 from stevedore.exception import NoMatches
 
 from sfeventlog.config import Settings
-from sfeventlog.errors import TransportLoadError
+from sfeventlog.errors import ConfigError, TransportLoadError
 from sfeventlog.transport import (
     SUPPORTED_TRANSPORT_API_VERSIONS,
     TRANSPORT_API_VERSION,
     Transport,
     declared_api_version,
+    in_flight_depth,
 )
 
 NAMESPACE = "sfeventlog.transports"
@@ -107,6 +108,10 @@ def load_transport_class(name: str) -> type[Transport]:
             f" but this sfeventlog speaks version {_versions()}; upgrade the plugin or"
             " sfeventlog so that they match"
         )
+    try:
+        in_flight_depth(plugin)
+    except ConfigError as exc:
+        raise TransportLoadError(f"transport {name!r} ({_describe(name)}): {exc}") from None
     return plugin
 
 

@@ -454,11 +454,13 @@ class Spool(DeadLetterTable, Recovery):
                 self._count += 1
                 request.result = None
 
-    def dequeue_batch(self, limit: int, max_bytes: int | None = None) -> list[tuple[int, bytes]]:
+    def dequeue_batch(self, limit: int, max_bytes: int | None = None, *,
+                      after: int = 0) -> list[tuple[int, bytes]]:
         """The oldest rows as ``(id, payload)``; nothing is removed.
 
         At most ``limit`` rows and, when ``max_bytes`` is set, no more payload
-        bytes than that (but always at least one row).
+        bytes than that (but always at least one row).  Only rows with an id
+        above ``after``: a drainer reading ahead of the batches in flight.
         """
         with self._mutex:
             self._check_linked()
@@ -467,7 +469,7 @@ class Spool(DeadLetterTable, Recovery):
             # so skipping them is a range on the rowid.
             cur = self._conn.execute(
                 f"SELECT id, {PAYLOAD_AS_BLOB} FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                (self._undeleted_max, limit),
+                (max(self._undeleted_max, after), limit),
             )
             if max_bytes is None:
                 rows = cur.fetchall()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from sfeventlog.config import Settings
+from sfeventlog.errors import ConfigError
 from sfeventlog.records import EventRecord
 
 #: Bumped when the contract below changes incompatibly.  A plugin states
@@ -22,6 +23,10 @@ TRANSPORT_API_VERSION = 1
 
 #: The plugin API versions this sfeventlog can load.
 SUPPORTED_TRANSPORT_API_VERSIONS: frozenset[int] = frozenset({1})
+
+#: The most batches a transport may ask to have in flight (each holds a sender
+#: thread and, on the far side, a server worker and a database connection).
+MAX_IN_FLIGHT = 8
 
 
 def declared_api_version(cls: type) -> object:
@@ -53,12 +58,24 @@ class Transport(abc.ABC):
       batch may succeed later) or ``PermanentError`` (the store rejects these
       records).  Anything else raised is treated as retryable and counted.
     * ``close()`` releases resources and may be called more than once.
-    * The object is used by one drainer thread at a time.
+    * With ``max_in_flight`` 0 (the default) the object is used by one
+      drainer thread, one call at a time.  A transport that sets it to
+      n >= 1 gets ``record_event_batch`` calls from any thread, up to n at
+      once, while ``probe`` and ``close`` may come from yet another: it must
+      be safe for that.
     """
 
     #: The contract version this plugin implements; every plugin sets it to
     #: a literal (see ``declared_api_version``).
     api_version: ClassVar[int]
+
+    #: How many batches the drainer may have in flight at once through this
+    #: transport, on sender threads, while it reads and parses the next one.
+    #: 0: every call on the drainer's own thread, one batch at a time.
+    #: A store that is idempotent on ``event_uuid`` gains from 2 or more (a
+    #: batch behind a failed one is sent again); 1 only overlaps the
+    #: drainer's own work with the call.  At most ``MAX_IN_FLIGHT``.
+    max_in_flight: int = 0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -96,3 +113,14 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def in_flight_depth(transport: Transport | type[Transport]) -> int:
+    """The ``max_in_flight`` of a transport or its class, checked; raises
+    ``ConfigError`` naming the problem."""
+    depth = getattr(transport, "max_in_flight", 0)
+    cls = transport if isinstance(transport, type) else type(transport)
+    if type(depth) is not int or not 0 <= depth <= MAX_IN_FLIGHT:
+        raise ConfigError(f"transport {cls.__name__}: max_in_flight must be an int"
+                          f" from 0 to {MAX_IN_FLIGHT}, got {depth!r}")
+    return depth

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
@@ -23,12 +24,14 @@ class GrpcTransport(Transport, Generic[StubT]):
     """A transport talking to one or more targets, one reused channel each.
 
     No I/O in ``__init__``: a channel is opened by the first call that
-    needs it (gRPC connects on the first RPC).
+    needs it (gRPC connects on the first RPC).  Channels are opened and
+    closed under a lock: calls may come from several sender threads.
     """
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._channels: dict[str, tuple[grpc.Channel, StubT]] = {}
+        self._channels_lock = threading.Lock()
 
     @abc.abstractmethod
     def targets(self) -> Sequence[str]:
@@ -44,12 +47,22 @@ class GrpcTransport(Transport, Generic[StubT]):
 
     def stub(self, target: str | None = None) -> StubT:
         """The stub for ``target`` (default: the first), opening its channel if needed."""
-        target = self.targets()[0] if target is None else target
+        return self._opened(self.targets()[0] if target is None else target)[1]
+
+    def channel(self, target: str) -> grpc.Channel:
+        """``target``'s channel, opening it if needed."""
+        return self._opened(target)[0]
+
+    def _opened(self, target: str) -> tuple[grpc.Channel, StubT]:
         opened = self._channels.get(target)
         if opened is None:
-            channel = open_channel(target, channel_credentials(self.settings), self.interceptors())
-            opened = self._channels[target] = (channel, self.make_stub(channel))
-        return opened[1]
+            with self._channels_lock:
+                opened = self._channels.get(target)
+                if opened is None:
+                    channel = open_channel(target, channel_credentials(self.settings),
+                                           self.interceptors())
+                    opened = self._channels[target] = (channel, self.make_stub(channel))
+        return opened
 
     def check(self) -> None:
         """Send the empty-batch probe, then ask every host's health: all must say ready.
@@ -61,8 +74,7 @@ class GrpcTransport(Transport, Generic[StubT]):
         super().check()
         problems = []
         for target in self.targets():
-            self.stub(target)
-            problem = health_problem(self._channels[target][0])
+            problem = health_problem(self.channel(target))
             if problem is not None:
                 problems.append(f"{target}: {problem}")
         if problems:
@@ -81,14 +93,14 @@ class GrpcTransport(Transport, Generic[StubT]):
         targets = self.targets()
         timeout = max(0.2, PROBE_BUDGET / len(targets))
         for target in targets:
-            self.stub(target)
-            if health_probe(self._channels[target][0], timeout=timeout):
+            if health_probe(self.channel(target), timeout=timeout):
                 return True
         return False
 
     def close_target(self, target: str) -> None:
         """Close ``target``'s channel; its next call opens a fresh one."""
-        opened = self._channels.pop(target, None)
+        with self._channels_lock:
+            opened = self._channels.pop(target, None)
         if opened is not None:
             opened[0].close()
 

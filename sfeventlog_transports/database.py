@@ -50,6 +50,9 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
     """Sends batches to sf-database over gRPC; one reused channel per host, lazily opened."""
 
     api_version = 1
+    #: sf-database (ours and upstream's) serves calls concurrently and
+    #: ignores events it already has, so a drainer keeps two batches in flight.
+    max_in_flight = 2
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -61,7 +64,6 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
         self._timeout = settings.mariadb_gateway_timeout
         self._next = 0
         self._benched_until: dict[str, float] = {}
-        self._last_target = self._targets[0]
 
     def targets(self) -> Sequence[str]:
         return self._targets
@@ -90,6 +92,11 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
         said.  ``sfeventlog.reads`` sends its reads and deletes through here,
         so they share the hosts, TLS, metadata and failover of the writes.
         """
+        return self._call_answered(what, rpc)[0]
+
+    def _call_answered(self, what: str,
+                       rpc: Callable[[database_pb2_grpc.DatabaseServiceStub], T]) -> tuple[T, str]:
+        """``call``, and the host that answered (calls may run in several threads)."""
         failures: list[str] = []
         for target in self.rotation():
             try:
@@ -103,15 +110,14 @@ class DatabaseTransport(GrpcTransport[database_pb2_grpc.DatabaseServiceStub]):
                     continue
                 raise error from None
             self._benched_until.pop(target, None)
-            self._last_target = target
-            return result
+            return result, target
         done = "accepted the batch" if what == "RecordEventBatch" else f"answered {what}"
         raise RetryableError(f"no sf-database host {done}: " + "; ".join(failures))
 
     def record_event_batch(self, records: Sequence[EventRecord]) -> None:
         """Deliver ``records``; an empty batch is still sent, as a probe."""
         request = encode_batch(records)
-        reply = self.call("RecordEventBatch",
-                          lambda stub: stub.RecordEventBatch(request, timeout=self._timeout))
+        reply, target = self._call_answered(
+            "RecordEventBatch", lambda stub: stub.RecordEventBatch(request, timeout=self._timeout))
         if not reply.success:
-            raise classify_reply_error(reply, self._last_target)
+            raise classify_reply_error(reply, target)

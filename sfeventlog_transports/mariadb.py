@@ -17,6 +17,9 @@ class MariaDBTransport(StoreTransport):
     """Writes each batch in one MariaDB transaction (see ``MariaDBEventStore``)."""
 
     api_version = 1
+    #: One connection, so one batch in flight; the drainer reads and parses
+    #: the next batch while MariaDB commits this one.
+    max_in_flight = 1
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)

@@ -61,7 +61,8 @@ class DrainWriter:
         spool.insert_raw((encode(payload_from_record(r)), now) for r in records)
         drainer = Drainer(spool, self.transport, self.name, batch_size=BATCH)
         started = time.perf_counter()
-        while drainer.drain_once():
+        # As the drainer thread does: with the transport's batches in flight.
+        while drainer.drain_available():
             pass
         elapsed = time.perf_counter() - started
         if spool.count() or spool.deadletter_count():

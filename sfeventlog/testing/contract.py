@@ -23,7 +23,12 @@ from sfeventlog.loader import installed_transports, load_transport, load_transpo
 from sfeventlog.records import EventRecord
 from sfeventlog.testing.backend import ContractBackend, make_record
 from sfeventlog.testing.requirements import Requirement, require
-from sfeventlog.transport import SUPPORTED_TRANSPORT_API_VERSIONS, Transport, declared_api_version
+from sfeventlog.transport import (
+    SUPPORTED_TRANSPORT_API_VERSIONS,
+    Transport,
+    declared_api_version,
+    in_flight_depth,
+)
 
 T = TypeVar("T")
 
@@ -211,6 +216,38 @@ class TransportContract:
     def test_batch_of_one_hundred(self, contract_backend: ContractBackend,
                                   transport: Transport) -> None:
         self._roundtrip(contract_backend, transport, [make_record() for _ in range(100)])
+
+    def test_calls_as_max_in_flight_declares(self, contract_backend: ContractBackend,
+                                              transport: Transport) -> None:
+        """n = ``max_in_flight`` >= 1: n calls at once from other threads each
+        store their batch once.  0: calls one after another on one thread."""
+        depth = in_flight_depth(transport)
+        batches = [[make_record() for _ in range(20)] for _ in range(max(depth, 1) * 3)]
+        if depth == 0:
+            for batch in batches:
+                transport.record_event_batch(batch)
+        else:
+            gate = threading.Barrier(depth)
+            errors: list[BaseException] = []
+
+            def send(mine: list[list[EventRecord]]) -> None:
+                try:
+                    for batch in mine:
+                        gate.wait(30)  # every thread's next call starts together
+                        transport.record_event_batch(batch)
+                except BaseException as exc:  # noqa: BLE001 - handed to the test
+                    errors.append(exc)
+                    gate.abort()
+
+            workers = [threading.Thread(target=send, args=(batches[i::depth],), daemon=True)
+                       for i in range(depth)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(120)
+            assert not errors, errors
+        uuids = [r.event_uuid for batch in batches for r in batch]
+        assert contract_backend.count_stored(uuids) == len(uuids)
 
     # -- failures --------------------------------------------------------
 

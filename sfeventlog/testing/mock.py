@@ -52,14 +52,17 @@ class MockTransport(Transport):
     not add a second copy, as the contract requires of a real store), and
     ``accepted`` counts every record of every accepted batch, replays
     included. ``probe`` is what ``probe()`` answers (default: no probe).
-    Safe to call from several threads.
+    ``max_in_flight`` is declared as a real transport would (see
+    ``Transport.max_in_flight``).  Safe to call from several threads; the
+    handler runs outside the lock, so concurrent calls overlap in it.
     """
 
     api_version = 1
 
     def __init__(self, handler: Handler | None = None, settings: Settings | None = None, *,
-                 probe: Callable[[], bool | None] | None = None) -> None:
+                 probe: Callable[[], bool | None] | None = None, max_in_flight: int = 0) -> None:
         super().__init__(settings or Settings(eventlog_transport="mock"))
+        self.max_in_flight = max_in_flight
         self.handler = handler or _accept
         self.probe_fn: Callable[[], bool | None] = probe or (lambda: None)
         self.deliveries: list[Delivery] = []
@@ -71,12 +74,14 @@ class MockTransport(Transport):
 
     def record_event_batch(self, records: Sequence[EventRecord]) -> None:
         batch = tuple(records)
-        with self.lock:
-            try:
-                self.handler(batch)
-            except BaseException as exc:
+        try:
+            # Outside the lock: with max_in_flight > 1 handlers may overlap.
+            self.handler(batch)
+        except BaseException as exc:
+            with self.lock:
                 self.deliveries.append(Delivery(batch, exc))
-                raise
+            raise
+        with self.lock:
             self.deliveries.append(Delivery(batch, None))
             self.accepted += len(batch)
             for record in batch:
