@@ -107,6 +107,28 @@ def test_idle_streams_are_timed_out(tmp_path: Path) -> None:
             idle.close()
 
 
+def test_idle_streams_get_the_documented_errors(tmp_path: Path) -> None:
+    """Two read in turn and timed out, the others never given a slot: each its message."""
+    with database_server(tmp_path / "ev.sqlite", read_timeout=1.0) as running:
+        idle = IdleStreams(running.target, 6, connections=1)
+        try:
+            assert wait_until(lambda: all(call.done() for call in idle.calls), 10)
+            expected = {
+                grpc.StatusCode.DEADLINE_EXCEEDED: "request not received within 1 s",
+                grpc.StatusCode.RESOURCE_EXHAUSTED: "server busy: no request slot within 1 s",
+            }
+            seen = set()
+            for call in idle.calls:
+                error = call.exception()
+                assert isinstance(error, grpc.Call)
+                assert error.details() == expected[error.code()], error
+                seen.add(error.code())
+            assert seen == set(expected)
+            assert store_one(running.target, timeout=10)  # and the slots are free again
+        finally:
+            idle.close()
+
+
 class StalledServicer:
     """An upstream-shaped sf-database with a small thread pool (a sync grpc server)."""
 

@@ -131,6 +131,9 @@ class _ByteBudget:
     async def acquire(self, size: int) -> int:
         """Wait for ``size`` bytes (capped at the budget); returns what to ``release``."""
         size = min(size, self.capacity)
+        if not self._changed.locked() and self._used + size <= self.capacity:
+            self._used += size  # what the wait below would do at once, minus its steps
+            return size
         async with self._changed:
             await self._changed.wait_for(lambda: self._used + size <= self.capacity)
             self._used += size
@@ -155,6 +158,15 @@ class _ReadSlots:
         self._by_peer: dict[str, int] = {}
         self._used = 0
         self._changed = asyncio.Condition()
+
+    def try_acquire(self, peer: str) -> bool:
+        """Take a slot if one is free now (what ``acquire`` would do without waiting)."""
+        if (self._changed.locked() or self._used >= self.slots
+                or self._by_peer.get(peer, 0) >= self.per_peer):
+            return False
+        self._used += 1
+        self._by_peer[peer] = self._by_peer.get(peer, 0) + 1
+        return True
 
     async def acquire(self, peer: str) -> None:
         async with self._changed:
@@ -218,13 +230,17 @@ def _on_the_loop(handler: grpc.RpcMethodHandler[Any, Any],
 
     async def call(_requests: object, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         peer, timeout = context.peer(), limits.read_timeout
+        if not limits.reads.try_acquire(peer):
+            try:
+                async with asyncio.timeout(timeout):
+                    await limits.reads.acquire(peer)
+            except TimeoutError:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                    f"server busy: no request slot within {timeout:g} s")
         try:
-            await asyncio.wait_for(limits.reads.acquire(peer), timeout)
-        except TimeoutError:
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                                f"server busy: no request slot within {timeout:g} s")
-        try:
-            data = await asyncio.wait_for(context.read(), timeout)
+            # asyncio.timeout, not wait_for: no task of its own per read.
+            async with asyncio.timeout(timeout):
+                data = await context.read()
             if data is grpc.aio.EOF:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
             # Keep the read slot until the bytes count in the budget.
