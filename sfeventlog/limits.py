@@ -53,6 +53,10 @@ LIMITS = FieldLimits()
 _TEXT_FIELDS = ("event_uuid", "event_type", "fqdn", "request_id")
 
 
+#: Exact types that are never containers (a subclass gets the full check).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
 def too_deep(value: object, limit: int | None = None) -> bool:
     """True if ``value`` nests objects/arrays more than ``limit`` levels
     (default ``LIMITS.extra_depth``).
@@ -63,10 +67,11 @@ def too_deep(value: object, limit: int | None = None) -> bool:
     """
     if limit is None:
         limit = LIMITS.extra_depth
+    leaves = _LEAVES
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
+        if type(item) is dict or isinstance(item, Mapping):
             children: Any = item.values()
         elif isinstance(item, (list, tuple)):
             children = item
@@ -74,7 +79,8 @@ def too_deep(value: object, limit: int | None = None) -> bool:
             continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        # JSON's scalars are never containers: they need no turn on the stack.
+        stack.extend((child, depth + 1) for child in children if type(child) not in leaves)
     return False
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 import sfeventlog
 from sfeventlog import api, limits
 from sfeventlog.config import Settings
 from sfeventlog.errors import PermanentError
-from sfeventlog.limits import LIMITS, FieldLimits
+from sfeventlog.limits import LIMITS, FieldLimits, too_deep
 from sfeventlog.server.database import InvalidRequest, parse_request
 from sfeventlog.store import base, schema
 from sfeventlog.store.base import EventStore
@@ -276,3 +279,44 @@ def test_foreign_rows_past_the_limits_are_dead_lettered_alike(
     good = [u for i, u in enumerate(uuids) if i not in (40, 70)]
     assert sorted(r.event_uuid for r in store.get_events(uuids)) == good
     store.close()
+
+
+def _too_deep_reference(value: object, limit: int) -> bool:
+    """too_deep as first written (isinstance only), to compare the fast paths with."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class _Str(str):
+    pass
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+_scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3)
+            | st.builds(_Str, st.text(max_size=3)))
+_values = st.recursive(
+    _scalars,
+    lambda inner: (st.lists(inner, max_size=3) | st.tuples(inner, inner)
+                   | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+                   | st.builds(_Dict, st.dictionaries(st.text(max_size=2), inner, max_size=2))),
+    max_leaves=30)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(_values, st.integers(0, 6))
+def test_too_deep_agrees_with_its_first_version(value: object, limit: int) -> None:
+    assert too_deep(value, limit) == _too_deep_reference(value, limit)
