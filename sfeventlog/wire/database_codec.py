@@ -91,22 +91,25 @@ def _unknown_type(entry: database_pb2.EventBatchEntry, where: str) -> Unmappable
     return UnmappableObjectType(f"{where}.objects: unknown object type", entry.event_uuid)
 
 
+def _where(where: str | int) -> str:
+    return f"events[{where}]" if isinstance(where, int) else where
+
+
 def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> EventRecord:
     """Raise ``DecodeError`` naming the field (``UnmappableObjectType`` for a type).
 
     ``where`` prefixes messages; an int ``i`` means ``events[i]`` (formatted
     only on error: this is the server's hot path).
     """
-    if isinstance(where, int):
-        where = f"events[{where}]"
     # Object types first, as upstream checks them before anything else.
     names = NAME_BY_NUMBER
     objects = [(obj.object_type_name or names.get(obj.object_type, ""), obj.object_uuid)
                for obj in entry.objects]
-    if not all(t for t, _ in objects):
-        raise _unknown_type(entry, where)
+    for object_type, _ in objects:
+        if not object_type:
+            raise _unknown_type(entry, _where(where))
     if not entry.event_uuid:
-        raise DecodeError(f"{where}.event_uuid: missing")
+        raise DecodeError(f"{_where(where)}.event_uuid: missing")
     extra = None
     if entry.extra_json:
         try:
@@ -118,9 +121,9 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> Event
             except ValueError:
                 extra = json.loads(entry.extra_json)
         except (ValueError, RecursionError) as exc:  # too deeply nested: RecursionError
-            raise DecodeError(f"{where}.extra_json: not valid JSON ({exc})") from None
+            raise DecodeError(f"{_where(where)}.extra_json: not valid JSON ({exc})") from None
         if not isinstance(extra, dict):
-            raise DecodeError(f"{where}.extra_json: must be a JSON object")
+            raise DecodeError(f"{_where(where)}.extra_json: must be a JSON object")
     # Upstream peers never set has_duration: their 0 means "absent".
     duration = entry.duration if entry.has_duration else (entry.duration or None)
     try:
@@ -134,5 +137,5 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> Event
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise DecodeError(f"{where}: {problems}") from None
+        raise DecodeError(f"{_where(where)}: {problems}") from None
 
