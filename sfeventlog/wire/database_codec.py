@@ -127,12 +127,14 @@ def decode_entry(entry: database_pb2.EventBatchEntry, where: str | int) -> Event
     # Upstream peers never set has_duration: their 0 means "absent".
     duration = entry.duration if entry.has_duration else (entry.duration or None)
     try:
-        return EventRecord(
-            event_uuid=entry.event_uuid, event_type=entry.event_type,
-            timestamp=entry.timestamp, fqdn=entry.fqdn, message=entry.message,
-            duration=duration, extra=extra, request_id=entry.request_id or None,
-            objects=objects,
-        )
+        # model_validate of a dict: the same validation as EventRecord(**fields),
+        # without BaseModel.__init__'s keyword round.
+        return EventRecord.model_validate({
+            "event_uuid": entry.event_uuid, "event_type": entry.event_type,
+            "timestamp": entry.timestamp, "fqdn": entry.fqdn, "message": entry.message,
+            "duration": duration, "extra": extra, "request_id": entry.request_id or None,
+            "objects": objects,
+        })
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
