@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from sfeventlog.config import Settings
+from sfeventlog.drainer import DRAIN_BATCH_SIZE
+from sfeventlog_transports.database import DatabaseTransport
 from tests.faults import Emitter, settings_env, stored_messages
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.reference import ServerProcess
@@ -79,4 +81,8 @@ def test_kill_9_between_store_commit_and_spool_delete(
     inserted = database_server.metric("database_events_inserted_total")
     assert inserted == sum(stored.values()), "each event counted as inserted once"
     assert inserted > inserted_before
-    assert database_server.metric("database_events_duplicates_total") == replayed
+    # What is replayed: the batch killed before its delete, and any batch in
+    # flight behind it (the database transport keeps two; stored once all the same).
+    duplicates = database_server.metric("database_events_duplicates_total")
+    behind = (DatabaseTransport.max_in_flight - 1) * DRAIN_BATCH_SIZE
+    assert replayed <= duplicates <= replayed + behind

@@ -104,11 +104,13 @@ def test_depth_one_reads_the_next_batch_while_a_call_is_in_flight(tmp_path: Path
     overlapped = []
 
     def handler(records: Sequence[EventRecord]) -> None:
-        before = len(reads)
+        # Call i (from 1) must see read i + 1 (the next batch, or the empty
+        # read at the end) happen while it is still in flight.
+        i = len(overlapped) + 1
         deadline = time.monotonic() + 5
-        while len(reads) == before and time.monotonic() < deadline:
-            time.sleep(0.001)  # the drainer thread must read on meanwhile
-        overlapped.append(len(reads) > before)
+        while len(reads) <= i and time.monotonic() < deadline:
+            time.sleep(0.001)
+        overlapped.append(len(reads) > i)
 
     transport = MockTransport(handler, max_in_flight=1)
     drainer = Drainer(spool, transport, "mock", batch_size=BATCH)
