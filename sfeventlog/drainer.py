@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from functools import partial
@@ -275,14 +275,25 @@ class Drainer:
                         after = rows[-1][0]
                         ready = self._parse(rows)
                 if ready is not None and len(flights) < self._depth:
-                    if ready:
-                        call = partial(self._call, [item.record for item in ready])
-                        flights.append(_Flight(ready, senders.submit(call)))
+                    self._submit(senders, ready, flights)
                     ready = None
                     continue
                 if not flights:
                     break
-                self._settle(flights.popleft(), flights)
+                oldest = flights.popleft()
+                try:
+                    oldest.future.result()
+                except PermanentError as exc:
+                    # Bisect with nothing else in flight: its sends are the
+                    # transport's only calls, as ``max_in_flight`` allows.
+                    wait([flight.future for flight in flights])
+                    self._isolate(oldest.items, exc, attempts=1, first_seen=time.time())
+                    continue
+                if ready is not None:
+                    # Keep the store busy: the next call goes out before this delete.
+                    self._submit(senders, ready, flights)
+                    ready = None
+                self._delivered(oldest.items)
         except BaseException:
             # Nothing may be in flight when the error goes up (a retry would
             # resend it, a fork would copy it): wait, keep their rows.
@@ -292,17 +303,10 @@ class Drainer:
         self._probe_cut_short, self._probe_trusted = False, True
         return handled
 
-    def _settle(self, flight: _Flight, later: Iterable[_Flight]) -> None:
-        """The oldest batch in flight: delete it once delivered, or bisect it if rejected."""
-        try:
-            flight.future.result()
-        except PermanentError as exc:
-            # Bisect with nothing else in flight: its sends are the transport's
-            # only calls, as ``max_in_flight`` allows.
-            wait([other.future for other in later])
-            self._isolate(flight.items, exc, attempts=1, first_seen=time.time())
-            return
-        self._delivered(flight.items)
+    def _submit(self, senders: Senders, items: list[_Item], flights: deque[_Flight]) -> None:
+        if items:  # (every row of the batch may have been dead-lettered)
+            call = partial(self._call, [item.record for item in items])
+            flights.append(_Flight(items, senders.submit(call)))
 
     def _drain_once(self) -> int:
         rows = self.spool.dequeue_batch(self.batch_size, DRAIN_BATCH_MAX_BYTES)
