@@ -250,3 +250,30 @@ def test_mariadb_lock_names_never_collide_for_a_long_database_name() -> None:
     other = MariaDBEventStore(Settings(eventlog_transport="mariadb", mariadb_host="db",
                                        mariadb_database="d" * 63))
     assert other.named_lock(PRUNE_RUN_LOCK).name != run.name, "scoped per database"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
+def test_reads_skip_an_event_whose_references_a_prune_already_took(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Between a prune's reference step and its events step (each committed on
+    its own) an event has no objects; a read in that gap must not fail on it."""
+    keep, going = make_record(), make_record()
+    delete = "DELETE FROM event_objects WHERE event_uuid = "
+    s: EventStore
+    if kind == "sqlite":
+        import sqlite3
+
+        s = SqliteEventStore(tmp_path / "events.sqlite")
+        s.write_batch([keep, going])
+        with sqlite3.connect(tmp_path / "events.sqlite") as conn:
+            conn.execute(delete + "?", (going.event_uuid,))
+    else:
+        server: MariaDBServer = request.getfixturevalue("mariadb_server")
+        database = request.getfixturevalue("mariadb_database")
+        s = MariaDBEventStore(server.settings(database))
+        s.write_batch([keep, going])
+        server.execute(f"{delete}'{going.event_uuid}'", database=database)
+    try:
+        assert s.get_events([keep.event_uuid, going.event_uuid]) == [keep]
+    finally:
+        s.close()

@@ -61,7 +61,7 @@ from sfeventlog.store.rows import (
     event_row,
     object_events_query,
     object_rows,
-    record_from_row,
+    records_from_rows,
 )
 from sfeventlog.store.schema import (
     MARIADB_STEPS,
@@ -444,7 +444,7 @@ class MariaDBEventStore(EventStore):
                 f" ORDER BY {objects_order(self._layout)}", chunk)
             for object_type, object_uuid, event_uuid in cur.fetchall():
                 objects[event_uuid].append((object_type, object_uuid))
-        return [record_from_row(r, objects[str(r[0])]) for r in rows]
+        return records_from_rows(rows, objects)
 
     def ping(self) -> None:
         """Connect if needed, check the schema and read one events row."""

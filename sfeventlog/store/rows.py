@@ -99,6 +99,17 @@ def group_by_type(records: Sequence[EventRecord]) -> dict[str, list[EventRecord]
     return groups
 
 
+def records_from_rows(rows: Sequence[Sequence[Any]],
+                      objects: dict[str, list[tuple[str, str]]]) -> list[EventRecord]:
+    """``events`` rows with their objects (by ``event_uuid``), as records.
+
+    An event with no objects left is being pruned (a prune deletes the
+    references first, each step its own transaction): it is skipped, as the
+    reads that join through ``event_objects`` skip it.
+    """
+    return [record_from_row(r, objects[str(r[0])]) for r in rows if objects[str(r[0])]]
+
+
 def record_from_row(row: Sequence[Any], objects: list[tuple[str, str]]) -> EventRecord:
     """An ``events`` row (``EVENT_COLUMNS`` order) plus its objects, as a record."""
     extra = row[6]

@@ -45,7 +45,7 @@ from sfeventlog.store.rows import (
     group_by_type,
     object_events_query,
     object_rows,
-    record_from_row,
+    records_from_rows,
 )
 from sfeventlog.store.schema import (
     RECORD_VERSIONS,
@@ -273,7 +273,7 @@ class SqliteEventStore(EventStore):
                 f" WHERE event_uuid IN ({marks}) ORDER BY {objects_order(self._layout)}", chunk,
             ):
                 objects[event_uuid].append((object_type, object_uuid))
-        return [record_from_row(r, objects[str(r[0])]) for r in rows]
+        return records_from_rows(rows, objects)
 
     def ping(self) -> None:
         """Open the file, check the schema and read one events row."""
