@@ -299,9 +299,14 @@ class Drainer:
             # resend it, a fork would copy it): wait, keep their rows.
             wait([flight.future for flight in flights])
             raise
+        if handled:
+            self._made_progress()
+        return handled
+
+    def _made_progress(self) -> None:
+        """Rows went through: no backoff, and the probe is trusted again."""
         metrics.DRAIN_BACKOFF.set(0)
         self._probe_cut_short, self._probe_trusted = False, True
-        return handled
 
     def _submit(self, senders: Senders, items: list[_Item], flights: deque[_Flight]) -> None:
         if items:  # (every row of the batch may have been dead-lettered)
@@ -318,8 +323,7 @@ class Drainer:
                 self._send(items)
             except PermanentError as exc:
                 self._isolate(items, exc, attempts=1, first_seen=time.time())
-        metrics.DRAIN_BACKOFF.set(0)
-        self._probe_cut_short, self._probe_trusted = False, True
+        self._made_progress()
         return len(rows)
 
     def _parse(self, rows: Sequence[tuple[int, bytes]]) -> list[_Item]:

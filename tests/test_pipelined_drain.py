@@ -256,3 +256,17 @@ def test_store_behind_the_server_killed_with_two_batches_in_flight(
     assert sum(stored.values()) == n
     assert set(stored) == {f"k-{i}" for i in range(n)}
     assert all(count == 1 for count in stored.values())
+
+
+def test_an_empty_pipelined_read_is_not_progress(tmp_path: Path) -> None:
+    """As drain_once: only rows that went through clear the backoff state
+    (a probe that misled the drainer stays untrusted until then)."""
+    spool = _spool(tmp_path, 0)
+    drainer = Drainer(spool, MockTransport(max_in_flight=2), "mock", batch_size=BATCH)
+    drainer._probe_trusted = False
+    assert drainer.drain_available() == 0
+    assert drainer._probe_trusted is False
+    spool.insert_raw([(encode(build_payload(event_type="audit", objects=[("instance", "i")],
+                                            message="m", fqdn="n")), time.time())])
+    assert drainer.drain_available() == 1
+    assert drainer._probe_trusted is True
